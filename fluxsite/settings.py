@@ -1,0 +1,194 @@
+"""Settings for fluxsite, read from the environment (12-factor).
+
+Every setting has a safe default; the README lists them all.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name, default=""):
+    """A setting from the environment, or from the file named by NAME_FILE (Docker secrets)."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        return Path(file_name).read_text().strip()
+    return os.environ.get(name, default)
+
+
+def envbool(name, default="0"):
+    return env(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
+def envint(name, default):
+    return int(env(name, str(default)))
+
+
+def envfloat(name, default):
+    return float(env(name, str(default)))
+
+
+DATA_DIR = Path(env("FLUXSITE_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key():
+    """DJANGO_SECRET_KEY, or a random key made once per data directory (never a built-in one)."""
+    key = env("DJANGO_SECRET_KEY")
+    if key:
+        return key
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.touch(mode=0o600)
+        key_file.write_text(secrets.token_urlsafe(50))
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("DJANGO_DEBUG")
+ALLOWED_HOSTS = [h.strip() for h in env("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("DJANGO_CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_q",
+    "variations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "fluxsite.urls"
+WSGI_APPLICATION = "fluxsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite settings that keep a web process and workers from hitting "database is locked":
+# writers take the lock up front (IMMEDIATE) and WAL lets readers go on beside a writer.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "db.sqlite3",
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "library"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+WHITENOISE_USE_FINDERS = True
+
+# Media are private: they are served only through views that check access (variations.views.media).
+MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Uploads: WaveSpeed takes images up to 20 MB; larger pixel counts are refused as decompression bombs.
+FLUXSITE_MAX_UPLOAD_BYTES = envint("FLUXSITE_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+FLUXSITE_MAX_PIXELS = envint("FLUXSITE_MAX_PIXELS", 64_000_000)
+FLUXSITE_THUMBNAIL_PX = 512
+DATA_UPLOAD_MAX_MEMORY_SIZE = FLUXSITE_MAX_UPLOAD_BYTES + 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FLUXSITE_PUBLIC_URL = env("FLUXSITE_PUBLIC_URL").rstrip("/")
+
+# WaveSpeed. Without a key `make run` starts the simulator and sets FLUXSITE_SIMULATOR=1.
+WAVESPEED_API_KEY = env("WAVESPEED_API_KEY")
+WAVESPEED_BASE_URL = env("WAVESPEED_BASE_URL", "https://api.wavespeed.ai").rstrip("/")
+WAVESPEED_MAX_CONCURRENCY = envint("WAVESPEED_MAX_CONCURRENCY", 3)
+WAVESPEED_MAX_PER_MINUTE = envint("WAVESPEED_MAX_PER_MINUTE", 10)
+WAVESPEED_PREDICTION_TIMEOUT = envint("WAVESPEED_PREDICTION_TIMEOUT", 600)
+WAVESPEED_CONNECT_TIMEOUT = envfloat("WAVESPEED_CONNECT_TIMEOUT", 5)
+WAVESPEED_READ_TIMEOUT = envfloat("WAVESPEED_READ_TIMEOUT", 30)
+WAVESPEED_SIMULATED = envbool("FLUXSITE_SIMULATOR")
+
+# The dispatcher (variations.dispatcher) runs inside one django-q2 task for at most this long,
+# then hands over to a fresh task; django-q2's timeout and retry sit above it as the notes require.
+FLUXSITE_DISPATCH_SECONDS = envint("FLUXSITE_DISPATCH_SECONDS", 240)
+FLUXSITE_LEASE_SECONDS = envint("FLUXSITE_LEASE_SECONDS", 10)
+# Threads the dispatcher uses for HTTP (submits, polls, downloads) beside its one database thread.
+FLUXSITE_DISPATCH_THREADS = envint("FLUXSITE_DISPATCH_THREADS", max(8, min(64, 2 * WAVESPEED_MAX_CONCURRENCY + 4)))
+# Webhooks need a public https URL; plain http is for tests and benchmarks on one machine only.
+FLUXSITE_WEBHOOK_ALLOW_HTTP = envbool("FLUXSITE_WEBHOOK_ALLOW_HTTP")
+
+Q_CLUSTER = {
+    "name": "fluxsite",
+    "orm": "default",
+    "workers": envint("FLUXSITE_WORKERS", 2),
+    "timeout": FLUXSITE_DISPATCH_SECONDS + 60,
+    "retry": FLUXSITE_DISPATCH_SECONDS + 120,
+    "max_attempts": 3,
+    "save_limit": -1,
+    "ack_failures": True,
+    "catch_up": False,
+    "poll": 0.2,
+    "label": "Worker",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("FLUXSITE_LOG_LEVEL", "INFO")},
+    "loggers": {"django_q": {"level": "WARNING"}},
+}
+
+# Production fast path for media: the app checks access, then hands the file to the proxy
+# (nginx: X-Accel-Redirect with an internal location; Apache/lighttpd: X-Sendfile).
+FLUXSITE_SENDFILE_HEADER = env("FLUXSITE_SENDFILE_HEADER")
+FLUXSITE_SENDFILE_PREFIX = env("FLUXSITE_SENDFILE_PREFIX", "/protected-media/")
+# Normally fetched from WaveSpeed (GET /api/v3/webhook/secret); set it to skip that call.
+WAVESPEED_WEBHOOK_SECRET = env("WAVESPEED_WEBHOOK_SECRET")

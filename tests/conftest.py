@@ -1,0 +1,57 @@
+"""Shared fixtures: ready users and clients, images made on the spot, private storage per test."""
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from PIL import Image
+
+from variations.models import ApiToken
+
+
+def make_image(fmt="JPEG", size=(640, 480), color=(200, 80, 40), **save_args):
+    """Bytes of a real image with a gradient, so thumbnails and variations have something to show."""
+    image = Image.new("RGB", size, color)
+    for x in range(0, size[0], max(1, size[0] // 16)):
+        image.paste((x % 256, 255 - x % 256, 128), (x, 0, x + 4, size[1]))
+    if fmt == "PNG" and "mode" in save_args:
+        image = image.convert(save_args.pop("mode"))
+    out = io.BytesIO()
+    image.save(out, fmt, **save_args)
+    return out.getvalue()
+
+
+@pytest.fixture
+def image_bytes():
+    return make_image
+
+
+@pytest.fixture(autouse=True)
+def private_media(settings, tmp_path):
+    """Each test writes its media into its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.WAVESPEED_API_KEY = "test-key"
+    settings.WAVESPEED_BASE_URL = "https://api.wavespeed.test"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def alice(db):
+    return get_user_model().objects.create_user("alice", "alice@example.com", "alice-password-1")
+
+
+@pytest.fixture
+def bob(db):
+    return get_user_model().objects.create_user("bob", "bob@example.com", "bob-password-1")
+
+
+@pytest.fixture
+def alice_token(alice):
+    return ApiToken.issue(alice, "tests")[1]
+
+
+@pytest.fixture
+def api(client, alice_token):
+    """A Django test client that sends alice's API token."""
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {alice_token}"
+    return client

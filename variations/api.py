@@ -1,0 +1,204 @@
+"""The JSON API under /api/v1/ (django-ninja, which also writes /api/v1/openapi.json from these schemas)."""
+
+from datetime import datetime
+from uuid import UUID
+
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from ninja import File, NinjaAPI, Query, Schema
+from ninja import Status as Reply
+from ninja.errors import HttpError, ValidationError
+from ninja.files import UploadedFile
+from ninja.pagination import PageNumberPagination, paginate
+from ninja.security import HttpBearer, SessionAuth
+from pydantic import ConfigDict, Field
+
+from . import services
+from .models import PUBLIC_TO_INTERNAL, ApiToken, Source, Status, Variation
+from .params import VariationParams, errors_by_field
+
+
+class BearerToken(HttpBearer):
+    """`Authorization: Bearer <token>` with a personal token from `manage.py api_token` or the tokens page."""
+
+    def authenticate(self, request, token):
+        user = ApiToken.user_for(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="fluxsite API",
+    version="1",
+    description="Image variations with FLUX.1 Redux [dev] through WaveSpeed, kept in this app's own storage.",
+    urls_namespace="api",
+    auth=[BearerToken(), SessionAuth()],
+)
+
+
+@api.exception_handler(ValidationError)
+def validation_failed(request, exc):
+    return api.create_response(request, {"errors": errors_by_field(exc.errors)}, status=400)
+
+
+class ErrorsOut(Schema):
+    errors: dict[str, list[str]]
+
+
+class DetailOut(Schema):
+    detail: str
+
+
+class SourceOut(Schema):
+    id: UUID
+    url: str
+    thumbnail_url: str
+    width: int
+    height: int
+    format: str
+    sha256: str
+    created_at: datetime
+
+    @staticmethod
+    def resolve_url(obj, context):
+        return context["request"].build_absolute_uri(reverse("media-source", args=[obj.pk]))
+
+    @staticmethod
+    def resolve_thumbnail_url(obj, context):
+        return context["request"].build_absolute_uri(reverse("media-source-thumbnail", args=[obj.pk]))
+
+
+class OutputOut(Schema):
+    id: UUID
+    index: int
+    url: str
+    thumbnail_url: str
+    width: int
+    height: int
+    nsfw: bool
+
+    @staticmethod
+    def resolve_url(obj, context):
+        return context["request"].build_absolute_uri(reverse("media-output", args=[obj.pk]))
+
+    @staticmethod
+    def resolve_thumbnail_url(obj, context):
+        return context["request"].build_absolute_uri(reverse("media-output-thumbnail", args=[obj.pk]))
+
+
+class VariationOut(Schema):
+    id: UUID
+    source: UUID = Field(validation_alias="source_id")
+    status: str = Field(validation_alias="public_status", description="queued | processing | completed | failed | cancelled")
+    size: str
+    num_inference_steps: int
+    seed: int
+    guidance_scale: float
+    num_images: int
+    enable_safety_checker: bool
+    output_format: str
+    outputs: list[OutputOut]
+    error: str
+    error_code: str
+    prediction_id: str
+    created_at: datetime
+    submitted_at: datetime | None
+    completed_at: datetime | None
+    inference_ms: int | None
+    rerun_of: UUID | None = Field(validation_alias="rerun_of_id")
+
+    @staticmethod
+    def resolve_outputs(obj):
+        return list(obj.outputs.all())
+
+
+class VariationIn(VariationParams):
+    source: UUID
+
+
+class VariationOverrides(Schema):
+    """Any parameter to change for the re-run; without `seed` a new one is drawn."""
+
+    model_config = ConfigDict(extra="forbid")
+    size: str | None = None
+    num_inference_steps: int | None = None
+    seed: int | None = None
+    guidance_scale: float | None = None
+    num_images: int | None = None
+    enable_safety_checker: bool | None = None
+    output_format: str | None = None
+
+
+class VariationFilter(Schema):
+    source: UUID | None = None
+    status: str | None = Field(None, description="queued | processing | completed | failed | cancelled")
+
+
+def jobs():
+    return Variation.objects.select_related("source").prefetch_related("outputs")
+
+
+@api.post("/sources", response={200: SourceOut, 201: SourceOut, 400: ErrorsOut}, tags=["sources"])
+def upload_source(request, image: UploadedFile = File(...)):
+    """Upload a source image (multipart field `image`). Identical bytes give the existing source (200)."""
+    try:
+        source, created = services.store_source(services.read_upload(image), user=request.user)
+    except services.UploadRejected as exc:
+        return Reply(400, {"errors": {"image": [str(exc)]}})
+    return Reply(201 if created else 200, source)
+
+
+@api.get("/sources/{source_id}", response={200: SourceOut, 404: DetailOut}, tags=["sources"])
+def get_source(request, source_id: UUID):
+    return get_object_or_404(Source, pk=source_id)
+
+
+@api.post("/variations", response={201: VariationOut, 400: ErrorsOut, 404: DetailOut}, tags=["variations"])
+def create_variation(request, payload: VariationIn):
+    """Queue a Variation job; parameters left out take WaveSpeed's documented defaults."""
+    source = Source.objects.filter(pk=payload.source).first()
+    if source is None:
+        return Reply(404, {"detail": "Unknown source."})
+    params = VariationParams.model_validate(payload.model_dump(exclude={"source"}))
+    return Reply(201, services.create_variation(source, params, request.user))
+
+
+@api.get("/variations", response=list[VariationOut], tags=["variations"])
+@paginate(PageNumberPagination, page_size=20)
+def list_variations(request, filters: Query[VariationFilter]):
+    """Jobs, newest first; filter by source and by status."""
+    found = jobs()
+    if filters.source:
+        found = found.filter(source_id=filters.source)
+    if filters.status:
+        if filters.status not in PUBLIC_TO_INTERNAL:
+            raise HttpError(400, f"Unknown status {filters.status!r}.")
+        found = found.filter(status__in=PUBLIC_TO_INTERNAL[filters.status])
+    return found.order_by("-created_at")
+
+
+@api.get("/variations/{job_id}", response={200: VariationOut, 404: DetailOut}, tags=["variations"])
+def get_variation(request, job_id: UUID):
+    return get_object_or_404(jobs(), pk=job_id)
+
+
+@api.post("/variations/{job_id}/rerun", response={201: VariationOut, 400: ErrorsOut, 404: DetailOut}, tags=["variations"])
+def rerun_variation(request, job_id: UUID, overrides: VariationOverrides = None):
+    """A new job with this one's parameters and the overrides given; a new seed unless `seed` is given."""
+    job = get_object_or_404(Variation, pk=job_id)
+    changes = overrides.model_dump(exclude_none=True) if overrides else {}
+    new_job, errors = services.rerun(job, changes, request.user)
+    if errors:
+        return Reply(400, {"errors": errors})
+    return Reply(201, new_job)
+
+
+@api.post("/variations/{job_id}/cancel", response={200: VariationOut, 404: DetailOut, 409: DetailOut}, tags=["variations"])
+def cancel_variation(request, job_id: UUID):
+    job = get_object_or_404(Variation, pk=job_id)
+    if not services.cancel(job):
+        job.refresh_from_db()
+        if job.status != Status.CANCELLED:
+            return Reply(409, {"detail": f"The job is {job.public_status} and can no longer be cancelled."})
+    return Reply(200, get_object_or_404(jobs(), pk=job_id))

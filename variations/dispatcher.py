@@ -1,0 +1,518 @@
+"""The dispatcher: one loop that submits queued jobs, follows every prediction in flight and stores outputs.
+
+One process at a time holds the dispatcher lease (a conditional update, so it works on SQLite and
+PostgreSQL alike) and follows the whole capped set of predictions at once: HTTP runs in a small
+thread pool, every database write happens on the loop's own thread, and every change of a job's
+status is a conditional update (Variation.move_to). The database, not the broker, says where each
+job stands, so a dispatcher that dies is replaced by the next one to take the lease, which carries
+every job on from there.
+"""
+
+import logging
+import os
+import socket
+import statistics
+import threading
+import time
+import uuid
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from . import images, wavespeed
+from .models import (
+    IN_FLIGHT_STATUSES,
+    ApiKeyRefusal,
+    DispatcherLease,
+    ErrorCode,
+    Output,
+    Source,
+    Status,
+    Variation,
+    key_fingerprint,
+    output_path,
+    output_thumbnail_path,
+)
+
+log = logging.getLogger(__name__)
+
+TICK = 0.1  # seconds between looks at the database while work is under way
+RETRYABLE_TASK_CODES = {"5000", "5003", "5004"}  # WaveSpeed: internal/unavailable/timeout, refunded
+MAX_SUBMIT_ATTEMPTS = 3
+MAX_STORE_ATTEMPTS = 5
+DEFAULT_SECONDS_PER_UNIT = 3.0  # a 1024*1024, 28-step image, until real timings are known
+KEY_RECHECK_SECONDS = 60
+
+
+def wake_dispatcher():
+    """Start a dispatcher unless a live one holds the lease (it sees new jobs within a tick).
+
+    A dispatcher that is about to stop releases the lease first and then looks for work once
+    more, so a job committed just before this check is never left behind.
+    """
+    from django_q.tasks import async_task
+
+    lease = DispatcherLease.current()
+    if lease and lease[0] and lease[1] > timezone.now():
+        return
+    async_task("variations.tasks.dispatch", task_name=f"dispatch-{uuid.uuid4().hex[:8]}")
+
+
+def work_units(job):
+    """How much computing a job asks for, relative to one 1024*1024 image at 28 steps."""
+    return job.num_inference_steps / 28 * job.num_images * job.width * job.height / (1024 * 1024)
+
+
+class UploadFailed(Exception):
+    """The source could not be uploaded to WaveSpeed (wraps the WaveSpeedError)."""
+
+    def __init__(self, cause):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def webhook_url():
+    public = settings.FLUXSITE_PUBLIC_URL
+    if public.startswith("https://") or (public and settings.FLUXSITE_WEBHOOK_ALLOW_HTTP):
+        return f"{public}/webhooks/wavespeed"
+    return ""
+
+
+class Dispatcher:
+    def __init__(self, holder, client_factory=wavespeed.WaveSpeedClient):
+        self.holder = holder
+        self.client_factory = client_factory
+        self.local = threading.local()
+        self.threads = settings.FLUXSITE_DISPATCH_THREADS
+        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wavespeed")
+        self.futures = {}  # Future -> (on_done, job)
+        self.busy = set()  # ids of jobs with work in the pool
+        self.submit_paused_until = 0.0
+        self.submit_backoff = 1.0
+        self.delete_retry_at = {}
+        self.key_refused = False
+        self.seconds_per_unit = deque(maxlen=20)
+        self.renewed_at = time.monotonic()
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def run(self, seconds):
+        """Work until nothing is left or `seconds` have passed."""
+        deadline = time.monotonic() + seconds
+        self.recover_abandoned_submits()
+        self.learn_from_history()
+        self.check_key()
+        try:
+            while True:
+                now = time.monotonic()
+                if now - self.renewed_at > settings.FLUXSITE_LEASE_SECONDS / 4:
+                    if not DispatcherLease.renew(self.holder, settings.FLUXSITE_LEASE_SECONDS):
+                        log.warning("dispatcher lease lost; stopping")
+                        deadline = now
+                    self.renewed_at = now
+                self.collect()
+                if now < deadline:
+                    self.send_deletes()
+                    self.expire_overdue()
+                    self.submit_queued()
+                    self.poll_due()
+                    self.store_finished()
+                if not self.futures and (now >= deadline or not self.has_work()):
+                    break
+                if self.futures:
+                    wait(list(self.futures), timeout=TICK, return_when=FIRST_COMPLETED)
+                else:
+                    time.sleep(TICK)
+        finally:
+            self.pool.shutdown(wait=True)
+            self.collect()
+
+    def launch(self, work, on_done, job, *args):
+        self.busy.add(job.pk)
+        self.futures[self.pool.submit(work, job, *args)] = (on_done, job)
+
+    def collect(self):
+        for future in [f for f in self.futures if f.done()]:
+            on_done, job = self.futures.pop(future)
+            self.busy.discard(job.pk)
+            try:
+                on_done(job, future)
+            except Exception:
+                log.exception("dispatcher could not record the outcome for job %s", job.pk)
+
+    def client(self):
+        if not hasattr(self.local, "client"):
+            self.local.client = self.client_factory()
+        return self.local.client
+
+    def has_work(self):
+        return work_remains(include_queued=not self.key_refused)
+
+    # --- start-up ---------------------------------------------------------------------------------
+
+    def recover_abandoned_submits(self):
+        """Jobs a dead dispatcher left mid-submit: WaveSpeed may have them, so they are never re-sent."""
+        for job in Variation.objects.filter(status=Status.SUBMITTING):
+            job.move_to(
+                Status.FAILED,
+                error_code=ErrorCode.SUBMIT_AMBIGUOUS,
+                error=(
+                    "The worker stopped while submitting this job. WaveSpeed may have the prediction "
+                    "(and charged it), so it was not sent again: retry the job to run it."
+                ),
+            )
+        # A cancel that came while the submit was under way, and whose prediction id never came back.
+        Variation.objects.filter(delete_pending=True, prediction_id="").update(delete_pending=False)
+
+    def learn_from_history(self):
+        recent = (
+            Variation.objects.filter(status=Status.COMPLETED, inference_ms__isnull=False)
+            .order_by("-completed_at")[:20]
+        )
+        for job in reversed(recent):
+            self.learn(job, job.inference_ms)
+
+    def learn(self, job, inference_ms):
+        if inference_ms:
+            self.seconds_per_unit.append(inference_ms / 1000 / max(work_units(job), 0.01))
+
+    def expected_seconds(self, job):
+        per_unit = statistics.median(self.seconds_per_unit) if self.seconds_per_unit else DEFAULT_SECONDS_PER_UNIT
+        return min(max(per_unit * work_units(job), 0.3), 300)
+
+    def check_key(self):
+        """Refuse to submit with a key WaveSpeed refused, until it works again (checked each minute)."""
+        refusal = ApiKeyRefusal.for_current_key()
+        self.key_refused = refusal is not None
+        if refusal and timezone.now() - refusal.checked_at > timedelta(seconds=KEY_RECHECK_SECONDS):
+            try:
+                self.client().balance()
+            except wavespeed.Unauthorized:
+                ApiKeyRefusal.objects.filter(pk=refusal.pk).update(checked_at=timezone.now())
+            except wavespeed.WaveSpeedError:
+                pass
+            else:
+                log.info("WaveSpeed accepts the API key again; submits resume")
+                refusal.delete()
+                self.key_refused = False
+
+    def refuse_key(self, error):
+        log.error("WaveSpeed refused the API key; no more submits until it works: %s", error.message)
+        ApiKeyRefusal.objects.update_or_create(
+            fingerprint=key_fingerprint(settings.WAVESPEED_API_KEY),
+            defaults={"message": error.message, "refused_at": timezone.now(), "checked_at": timezone.now()},
+        )
+        self.key_refused = True
+
+    # --- submitting -------------------------------------------------------------------------------
+
+    def submit_queued(self):
+        if self.key_refused or time.monotonic() < self.submit_paused_until:
+            return
+        in_flight = Variation.objects.filter(Q(status__in=IN_FLIGHT_STATUSES) | Q(delete_pending=True)).count()
+        free = settings.WAVESPEED_MAX_CONCURRENCY - in_flight
+        if free <= 0:
+            return
+        per_minute = settings.WAVESPEED_MAX_PER_MINUTE
+        used = 0
+        if per_minute:
+            window = timezone.now() - timedelta(seconds=60)
+            used = Variation.objects.filter(submitted_at__gte=window).aggregate(n=Sum("num_images"))["n"] or 0
+        queued = Variation.objects.filter(status=Status.QUEUED).select_related("source").order_by("created_at")
+        for job in queued[:free]:
+            if per_minute and used + job.num_images > per_minute:
+                break  # jobs go out in order: the next one waits for the window to move
+            if job.move_to(Status.SUBMITTING, submitted_at=timezone.now(), submit_attempts=job.submit_attempts + 1):
+                used += job.num_images
+                self.launch(self.do_submit, self.on_submitted, job)
+
+    def do_submit(self, job):
+        """In a pool thread: upload the source if WaveSpeed no longer has it, then submit."""
+        source = job.source
+        image_url = source.valid_wavespeed_url()
+        uploaded = ""
+        if not image_url:
+            try:
+                with source.image.open("rb") as fh:
+                    data = fh.read()
+                uploaded = image_url = self.client().upload_media(
+                    f"{source.sha256[:16]}.{source.extension}", data, images.CONTENT_TYPES.get(source.format, "image/jpeg")
+                )
+            except wavespeed.WaveSpeedError as exc:
+                raise UploadFailed(exc) from exc
+        return uploaded, self.client().submit(image_url, job.params(), webhook_url())
+
+    def on_submitted(self, job, future):
+        try:
+            uploaded, prediction = future.result()
+        except UploadFailed as exc:
+            self.submit_refused(job, exc.cause, ErrorCode.UPLOAD, "Upload of the source to WaveSpeed failed")
+            return
+        except wavespeed.AmbiguousSubmit as exc:
+            job.move_to(
+                Status.FAILED,
+                error_code=ErrorCode.SUBMIT_AMBIGUOUS,
+                error=f"{exc.message}. WaveSpeed may have the prediction (and charged it), so it was not sent again.",
+            )
+            return
+        except wavespeed.WaveSpeedError as exc:
+            self.submit_refused(job, exc, ErrorCode.BAD_REQUEST, "WaveSpeed refused the job")
+            return
+        except Exception as exc:  # storage trouble reading the source, or a bug: the job must not hang
+            log.exception("submit of job %s failed", job.pk)
+            self.submit_refused(job, wavespeed.ServerError(str(exc)), ErrorCode.UPLOAD, "Submit failed")
+            return
+        now = timezone.now()
+        self.submit_backoff = 1.0
+        if uploaded:
+            Source.objects.filter(pk=job.source_id).update(wavespeed_url=uploaded, wavespeed_uploaded_at=now)
+            job.source.wavespeed_url, job.source.wavespeed_uploaded_at = uploaded, now
+        hooked = bool(webhook_url())
+        moved = job.move_to(
+            Status.PROCESSING,
+            prediction_id=prediction.id,
+            submitted_at=now,
+            via_webhook=hooked,
+            next_poll_at=now + timedelta(seconds=self.first_poll_delay(job, hooked)),
+        )
+        if not moved:  # cancelled while the submit was under way: delete it at WaveSpeed
+            Variation.objects.filter(pk=job.pk).update(prediction_id=prediction.id, delete_pending=True)
+        elif prediction.status in ("completed", "failed"):
+            self.apply_result(job, prediction)
+
+    def submit_refused(self, job, error, code, what):
+        """WaveSpeed answered the submit (or upload) with an error, so nothing was created there."""
+        if isinstance(error, wavespeed.Unauthorized):
+            self.refuse_key(error)
+            job.move_to(Status.FAILED, error_code=ErrorCode.UNAUTHORIZED, error=f"{what}: {error.message}")
+        elif isinstance(error, wavespeed.RateLimited):
+            self.pause_submits()  # not an attempt: WaveSpeed only asked us to wait
+            job.move_to(Status.QUEUED, submit_attempts=job.submit_attempts - 1, submitted_at=None)
+        elif isinstance(error, (wavespeed.ServerError, wavespeed.MalformedResponse)):
+            self.pause_submits()
+            if job.submit_attempts >= MAX_SUBMIT_ATTEMPTS:
+                job.move_to(Status.FAILED, error_code=code, error=f"{what} {job.submit_attempts} times: {error.message}")
+            else:
+                job.move_to(Status.QUEUED, submitted_at=None, error=f"Attempt {job.submit_attempts}: {error.message}")
+        else:
+            job.move_to(Status.FAILED, error_code=code, error=f"{what}: {error.message}")
+
+    def pause_submits(self):
+        self.submit_paused_until = time.monotonic() + self.submit_backoff
+        self.submit_backoff = min(self.submit_backoff * 2, 30.0)
+
+    # --- following predictions --------------------------------------------------------------------
+
+    def first_poll_delay(self, job, hooked):
+        expected = self.expected_seconds(job)
+        return expected * 2 + 10 if hooked else expected
+
+    def next_poll_delay(self, job):
+        """Back off as a prediction runs past its expected time; far slower when a webhook will call."""
+        elapsed = (timezone.now() - job.submitted_at).total_seconds()
+        if job.via_webhook:
+            return min(max(0.5 * elapsed, 5.0), 60.0)
+        return min(max(0.15 * elapsed, 0.3), 5.0)
+
+    def poll_due(self):
+        room = self.threads * 2 - len(self.futures)
+        if room <= 0:
+            return
+        due = Variation.objects.filter(status=Status.PROCESSING, next_poll_at__lte=timezone.now())
+        for job in due.exclude(pk__in=self.busy).order_by("next_poll_at")[:room]:
+            self.launch(self.do_poll, self.on_polled, job)
+
+    def do_poll(self, job):
+        return self.client().get_result(job.prediction_id)
+
+    def on_polled(self, job, future):
+        polls = job.poll_count + 1
+        following = Variation.objects.filter(pk=job.pk, status=Status.PROCESSING)
+        try:
+            prediction = future.result()
+        except wavespeed.NotFound:
+            job.move_to(Status.FAILED, poll_count=polls, error_code="not_found", error="WaveSpeed no longer has this prediction.")
+            return
+        except wavespeed.Unauthorized as exc:
+            self.refuse_key(exc)
+            following.update(poll_count=polls, next_poll_at=timezone.now() + timedelta(seconds=KEY_RECHECK_SECONDS))
+            return
+        except wavespeed.WaveSpeedError as exc:
+            log.info("poll of job %s failed for now: %s", job.pk, exc.message)
+            delay = max(self.next_poll_delay(job), 2.0)
+            following.update(poll_count=polls, next_poll_at=timezone.now() + timedelta(seconds=delay))
+            return
+        job.poll_count = polls
+        if prediction.status in ("completed", "failed"):
+            self.apply_result(job, prediction)
+        else:
+            following.update(poll_count=polls, next_poll_at=timezone.now() + timedelta(seconds=self.next_poll_delay(job)))
+
+    def apply_result(self, job, prediction):
+        """Record a finished prediction (from a poll, the submit answer or a webhook)."""
+        apply_prediction(job, prediction)
+        if job.status == Status.STORING:
+            self.learn(job, prediction.inference_ms)
+
+    def expire_overdue(self):
+        limit = timezone.now() - timedelta(seconds=settings.WAVESPEED_PREDICTION_TIMEOUT)
+        for job in Variation.objects.filter(status=Status.PROCESSING, submitted_at__lt=limit).exclude(pk__in=self.busy):
+            job.move_to(
+                Status.FAILED,
+                error_code=ErrorCode.TIMEOUT,
+                delete_pending=True,
+                error=f"WaveSpeed did not finish the prediction within {settings.WAVESPEED_PREDICTION_TIMEOUT} s.",
+            )
+
+    def send_deletes(self):
+        now = time.monotonic()
+        pending = Variation.objects.filter(delete_pending=True).exclude(prediction_id="").exclude(pk__in=self.busy)
+        for job in pending:
+            if self.delete_retry_at.get(job.pk, 0) <= now:
+                self.launch(self.do_delete, self.on_deleted, job)
+
+    def do_delete(self, job):
+        return self.client().delete_prediction(job.prediction_id)
+
+    def on_deleted(self, job, future):
+        try:
+            future.result()
+        except wavespeed.WaveSpeedError as exc:
+            log.info("delete of prediction %s failed for now: %s", job.prediction_id, exc.message)
+            self.delete_retry_at[job.pk] = time.monotonic() + 10
+            return
+        self.delete_retry_at.pop(job.pk, None)
+        Variation.objects.filter(pk=job.pk).update(delete_pending=False)
+
+    # --- storing outputs --------------------------------------------------------------------------
+
+    def store_finished(self):
+        ready = Variation.objects.filter(status=Status.STORING, next_poll_at__lte=timezone.now())
+        ready = ready.exclude(pk__in=self.busy).select_related("source").prefetch_related("outputs")
+        for job in ready[: self.threads]:
+            self.launch(self.do_store, self.on_stored, job, {o.index for o in job.outputs.all()})
+
+    def do_store(self, job, stored_indexes):
+        """In a pool thread: download each output not yet stored, check it, and write it and its thumbnail."""
+        stored, errors = [], []
+        nsfw = list(job.remote_nsfw) + [False] * len(job.remote_output_urls)
+        for index, url in enumerate(job.remote_output_urls):
+            if index in stored_indexes:
+                continue
+            try:
+                data = self.client().download(url)
+                width, height, image_format, thumbnail = images.output_info(data, job.output_format)
+            except (wavespeed.WaveSpeedError, images.ImageRejected) as exc:
+                errors.append(f"output {index}: {exc}")
+                continue
+            data = images.embed_parameters(data, image_format, embedded_parameters(job, index))
+            output = Output(
+                variation=job, index=index, width=width, height=height, format=image_format,
+                byte_size=len(data), nsfw=nsfw[index],
+            )
+            output.image.name = replace_file(output_path(output, ""), data)
+            output.thumbnail.name = replace_file(output_thumbnail_path(output, ""), thumbnail)
+            stored.append(output)
+        return stored, errors
+
+    def on_stored(self, job, future):
+        try:
+            stored, errors = future.result()
+        except Exception as exc:  # storage full or unreachable: retry like a failed download
+            log.exception("storing outputs of job %s failed", job.pk)
+            stored, errors = [], [str(exc)]
+        Output.objects.bulk_create(stored, ignore_conflicts=True)
+        if not errors:
+            job.move_to(Status.COMPLETED, download_attempts=job.download_attempts + 1)
+            return
+        attempts = job.download_attempts + 1
+        if attempts >= MAX_STORE_ATTEMPTS:
+            job.move_to(
+                Status.FAILED,
+                download_attempts=attempts,
+                error_code=ErrorCode.DOWNLOAD,
+                error=f"Outputs could not be stored after {attempts} attempts: " + "; ".join(errors),
+            )
+        else:
+            Variation.objects.filter(pk=job.pk, status=Status.STORING).update(
+                download_attempts=attempts, next_poll_at=timezone.now() + timedelta(seconds=2**attempts)
+            )
+
+
+def apply_prediction(job, prediction):
+    """Move a job on from a finished prediction: to STORING, back to QUEUED for a retryable failure, or FAILED."""
+    now = timezone.now()
+    if prediction.status == "completed":
+        if not prediction.outputs:
+            return job.move_to(Status.FAILED, finished_at=now, error_code=ErrorCode.TASK_FAILED, error="WaveSpeed finished without any output.")
+        return job.move_to(
+            Status.STORING,
+            finished_at=now,
+            poll_count=job.poll_count,
+            inference_ms=prediction.inference_ms,
+            remote_output_urls=prediction.outputs,
+            remote_nsfw=prediction.has_nsfw_contents,
+            next_poll_at=now,
+        )
+    error = prediction.error or "WaveSpeed failed the prediction."
+    if prediction.error_code in RETRYABLE_TASK_CODES and job.submit_attempts < MAX_SUBMIT_ATTEMPTS:
+        # Failed tasks are refunded and certainly ended, so sending the job again is safe.
+        return job.move_to(Status.QUEUED, poll_count=job.poll_count, prediction_id="", submitted_at=None, error=f"Attempt {job.submit_attempts}: {error}")
+    return job.move_to(
+        Status.FAILED,
+        finished_at=now,
+        poll_count=job.poll_count,
+        inference_ms=prediction.inference_ms,
+        error=error,
+        error_code=prediction.error_code or ErrorCode.TASK_FAILED,
+    )
+
+
+def embedded_parameters(job, index):
+    return {
+        "model": wavespeed.MODEL_ID,
+        "job": str(job.pk),
+        "output_index": index,
+        "source_sha256": job.source.sha256,
+        **job.params(),
+    }
+
+
+def replace_file(name, data):
+    """Write `name` afresh (a worker that died mid-store may have left a partial file there)."""
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    return default_storage.save(name, ContentFile(data))
+
+
+def work_remains(include_queued=True):
+    """Is any job waiting for the dispatcher? Queued jobs do not count while WaveSpeed refuses the key."""
+    active = Q(status__in=[Status.SUBMITTING, Status.PROCESSING, Status.STORING]) | Q(delete_pending=True)
+    if include_queued:
+        active |= Q(status=Status.QUEUED)
+    return Variation.objects.filter(active).exists()
+
+
+def lease_holder():
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def run_dispatcher(seconds=None):
+    """Take the lease and run the dispatcher; hand over to a fresh task if work remains. Idempotent."""
+    holder = lease_holder()
+    if not DispatcherLease.acquire(holder, settings.FLUXSITE_LEASE_SECONDS):
+        return "another dispatcher is running"
+    try:
+        Dispatcher(holder).run(seconds or settings.FLUXSITE_DISPATCH_SECONDS)
+    finally:
+        DispatcherLease.release(holder)
+    if work_remains(include_queued=ApiKeyRefusal.for_current_key() is None):
+        wake_dispatcher()
+        return "handed over"
+    return "done"

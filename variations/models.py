@@ -1,0 +1,326 @@
+"""State of sources, Variation jobs and their outputs, and the rules for moving a job between states."""
+
+import hashlib
+import secrets
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+def source_path(source, filename):
+    return f"sources/{source.sha256[:2]}/{source.sha256}.{source.extension}"
+
+
+def source_thumbnail_path(source, filename):
+    return f"thumbnails/sources/{source.sha256[:2]}/{source.sha256}.webp"
+
+
+def output_path(output, filename):
+    return f"outputs/{output.variation_id.hex[:2]}/{output.variation_id.hex}-{output.index}.{output.extension}"
+
+
+def output_thumbnail_path(output, filename):
+    return f"thumbnails/outputs/{output.variation_id.hex[:2]}/{output.variation_id.hex}-{output.index}.webp"
+
+
+class Source(models.Model):
+    """An uploaded image; identical bytes are one source (sha256 is unique)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    sha256 = models.CharField(max_length=64, unique=True)
+    image = models.FileField(upload_to=source_path, max_length=255)
+    thumbnail = models.FileField(upload_to=source_thumbnail_path, max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=10)  # Pillow's name: JPEG, PNG, WEBP, GIF ...
+    byte_size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # "Vary this": the output this source was made from, so lineage shows both ways.
+    derived_from = models.ForeignKey(
+        "Output", null=True, blank=True, on_delete=models.SET_NULL, related_name="derived_sources"
+    )
+    # Cache of the WaveSpeed media upload, reused by re-runs while WaveSpeed still keeps the file.
+    wavespeed_url = models.URLField(max_length=1000, blank=True)
+    wavespeed_uploaded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.sha256[:12]} {self.width}×{self.height} {self.format}"
+
+    @property
+    def extension(self):
+        return {"JPEG": "jpg", "MPO": "jpg"}.get(self.format, self.format.lower())
+
+    def valid_wavespeed_url(self):
+        """The uploaded copy's URL if WaveSpeed still keeps it (7 days; one day's margin), else ''."""
+        if self.wavespeed_url and self.wavespeed_uploaded_at:
+            if timezone.now() - self.wavespeed_uploaded_at < timedelta(days=6):
+                return self.wavespeed_url
+        return ""
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"  # claimed by the dispatcher, submit POST under way
+    PROCESSING = "processing"  # WaveSpeed holds the prediction
+    STORING = "storing"  # WaveSpeed finished; outputs being copied into our storage
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# What may follow what. Every change of a job's status goes through Variation.move_to,
+# which checks this table and makes the change with a conditional update.
+TRANSITIONS = {
+    Status.QUEUED: {Status.SUBMITTING, Status.CANCELLED},
+    # Back to QUEUED only when WaveSpeed certainly did not take the task (429, 5xx answered).
+    Status.SUBMITTING: {Status.PROCESSING, Status.QUEUED, Status.FAILED, Status.CANCELLED},
+    # Back to QUEUED when WaveSpeed failed the task with a retryable code (refunded, safe to resend).
+    Status.PROCESSING: {Status.STORING, Status.FAILED, Status.CANCELLED, Status.QUEUED},
+    Status.STORING: {Status.COMPLETED, Status.FAILED},
+    Status.COMPLETED: set(),
+    Status.FAILED: set(),
+    Status.CANCELLED: set(),
+}
+ACTIVE_STATUSES = [Status.QUEUED, Status.SUBMITTING, Status.PROCESSING, Status.STORING]
+IN_FLIGHT_STATUSES = [Status.SUBMITTING, Status.PROCESSING]  # hold one of WaveSpeed's concurrency slots
+TERMINAL_STATUSES = [Status.COMPLETED, Status.FAILED, Status.CANCELLED]
+# The five statuses the API and pages show: the internal steps fold into their neighbours.
+PUBLIC_STATUS = {
+    Status.QUEUED: "queued",
+    Status.SUBMITTING: "queued",
+    Status.PROCESSING: "processing",
+    Status.STORING: "processing",
+    Status.COMPLETED: "completed",
+    Status.FAILED: "failed",
+    Status.CANCELLED: "cancelled",
+}
+PUBLIC_TO_INTERNAL = {
+    public: [s for s, p in PUBLIC_STATUS.items() if p == public] for public in set(PUBLIC_STATUS.values())
+}
+
+
+class ErrorCode(models.TextChoices):
+    """Why a job failed, beyond WaveSpeed's own numeric task codes (kept as text in error_code)."""
+
+    SUBMIT_AMBIGUOUS = "submit_ambiguous", "Submit timed out: the prediction may exist and be charged"
+    BAD_REQUEST = "bad_request", "WaveSpeed refused the parameters"
+    UNAUTHORIZED = "unauthorized", "WaveSpeed refused the API key"
+    TIMEOUT = "timeout", "The prediction did not finish in time"
+    DOWNLOAD = "download_failed", "The outputs could not be downloaded"
+    UPLOAD = "upload_failed", "The source could not be uploaded to WaveSpeed"
+    TASK_FAILED = "task_failed", "WaveSpeed failed the prediction"
+
+
+class Variation(models.Model):
+    """One FLUX.1 Redux [dev] job: the request parameters, where it stands, and what it produced."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="variations")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="variations")
+    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+
+    # Request parameters, exactly as sent to WaveSpeed. The seed is always concrete.
+    size = models.CharField(max_length=11, default="1024*1024")
+    num_inference_steps = models.PositiveSmallIntegerField(default=28)
+    seed = models.BigIntegerField()
+    guidance_scale = models.FloatField(default=3.5)
+    num_images = models.PositiveSmallIntegerField(default=1)
+    enable_safety_checker = models.BooleanField(default=True)
+    output_format = models.CharField(max_length=4, default="jpeg")
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    prediction_id = models.CharField(max_length=100, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)  # WaveSpeed reported completed/failed
+    completed_at = models.DateTimeField(null=True, blank=True)  # terminal in this app
+    inference_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+
+    submit_attempts = models.PositiveSmallIntegerField(default=0)
+    poll_count = models.PositiveIntegerField(default=0)
+    download_attempts = models.PositiveSmallIntegerField(default=0)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    via_webhook = models.BooleanField(default=False)  # submitted with ?webhook=
+    remote_output_urls = models.JSONField(default=list, blank=True)
+    remote_nsfw = models.JSONField(default=list, blank=True)
+    # A cancelled prediction still at WaveSpeed: the dispatcher sends DELETE and clears this.
+    delete_pending = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self):
+        return f"{self.id} {self.status}"
+
+    @property
+    def public_status(self):
+        return PUBLIC_STATUS[self.status]
+
+    @property
+    def width(self):
+        return int(self.size.split("*")[0])
+
+    @property
+    def height(self):
+        return int(self.size.split("*")[1])
+
+    def params(self):
+        """The parameters as WaveSpeed takes them (without the image URL)."""
+        return {
+            "size": self.size,
+            "num_inference_steps": self.num_inference_steps,
+            "seed": self.seed,
+            "guidance_scale": self.guidance_scale,
+            "num_images": self.num_images,
+            "enable_safety_checker": self.enable_safety_checker,
+            "output_format": self.output_format,
+        }
+
+    def move_to(self, status, **fields):
+        """Change status if the job is still where this instance last saw it.
+
+        A conditional UPDATE (atomic on SQLite and PostgreSQL alike) so that several processes can
+        race on a job and exactly one wins. Returns False, changing nothing, when another got there first.
+        """
+        if status not in TRANSITIONS[self.status]:
+            raise ValueError(f"a job may not go from {self.status} to {status}")
+        if status in TERMINAL_STATUSES:
+            fields.setdefault("completed_at", timezone.now())
+        changed = Variation.objects.filter(pk=self.pk, status=self.status).update(status=status, **fields)
+        if changed:
+            self.status = status
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(changed)
+
+    def cancel(self):
+        """Cancel a job that has not finished; a prediction already at WaveSpeed is deleted there too."""
+        while self.status in (Status.QUEUED, Status.SUBMITTING, Status.PROCESSING):
+            if self.move_to(Status.CANCELLED, delete_pending=bool(self.prediction_id) or self.status == Status.SUBMITTING):
+                return True
+            self.refresh_from_db()
+        return False
+
+
+class Output(models.Model):
+    """One output image, copied into the app's own storage (WaveSpeed deletes its copy after 7 days)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    variation = models.ForeignKey(Variation, on_delete=models.CASCADE, related_name="outputs")
+    index = models.PositiveSmallIntegerField()
+    image = models.FileField(upload_to=output_path, max_length=255)
+    thumbnail = models.FileField(upload_to=output_thumbnail_path, max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=10)
+    byte_size = models.PositiveIntegerField()
+    nsfw = models.BooleanField(default=False)
+    starred = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [models.UniqueConstraint(fields=["variation", "index"], name="one_output_per_index")]
+
+    def __str__(self):
+        return f"{self.variation_id} #{self.index}"
+
+    @property
+    def extension(self):
+        return "jpg" if self.format == "JPEG" else self.format.lower()
+
+
+class DispatcherLease(models.Model):
+    """Who runs the dispatcher now. Taken and renewed with conditional updates; expires if its holder dies."""
+
+    name = models.CharField(max_length=20, primary_key=True, default="dispatcher")
+    holder = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField(default=timezone.now)
+
+    @classmethod
+    def acquire(cls, holder, seconds):
+        now = timezone.now()
+        cls.objects.get_or_create(name="dispatcher")
+        taken = cls.objects.filter(name="dispatcher").filter(
+            models.Q(expires_at__lt=now) | models.Q(holder=holder) | models.Q(holder="")
+        ).update(holder=holder, expires_at=now + timedelta(seconds=seconds))
+        return bool(taken)
+
+    @classmethod
+    def renew(cls, holder, seconds):
+        return bool(
+            cls.objects.filter(name="dispatcher", holder=holder).update(
+                expires_at=timezone.now() + timedelta(seconds=seconds)
+            )
+        )
+
+    @classmethod
+    def release(cls, holder):
+        cls.objects.filter(name="dispatcher", holder=holder).update(holder="", expires_at=timezone.now())
+
+    @classmethod
+    def current(cls):
+        return cls.objects.filter(name="dispatcher").values_list("holder", "expires_at").first()
+
+
+def key_fingerprint(key):
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
+
+
+class ApiKeyRefusal(models.Model):
+    """WaveSpeed answered 401 for this key: no more submits with it until it works again."""
+
+    fingerprint = models.CharField(max_length=16, primary_key=True)
+    message = models.TextField(blank=True)
+    refused_at = models.DateTimeField(default=timezone.now)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    @classmethod
+    def for_current_key(cls):
+        return cls.objects.filter(fingerprint=key_fingerprint(settings.WAVESPEED_API_KEY)).first()
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its hash is kept: the token is shown once, when made."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=8)  # first characters, so a person can tell tokens apart
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    PREFIX = "fxs_"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def digest_of(token):
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user, name):
+        """Make a token; returns (ApiToken, the token text, which is not stored anywhere)."""
+        token = cls.PREFIX + secrets.token_urlsafe(32)
+        row = cls.objects.create(user=user, name=name, prefix=token[:8], digest=cls.digest_of(token))
+        return row, token
+
+    @classmethod
+    def user_for(cls, token):
+        row = cls.objects.select_related("user").filter(digest=cls.digest_of(token)).first()
+        if row is None or not row.user.is_active:
+            return None
+        if row.last_used_at is None or timezone.now() - row.last_used_at > timedelta(minutes=1):
+            cls.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        return row.user

@@ -1,0 +1,94 @@
+"""The FLUX.1 Redux [dev] parameters, validated in this one place for the JSON API and the pages alike."""
+
+import re
+import secrets
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SIDE_MIN, SIDE_MAX = 256, 1536
+SEED_MAX = 2_147_483_647
+SIZE_PATTERN = re.compile(r"^(\d{3,4})\*(\d{3,4})$")
+
+DEFAULTS = {
+    "size": "1024*1024",
+    "num_inference_steps": 28,
+    "seed": None,
+    "guidance_scale": 3.5,
+    "num_images": 1,
+    "enable_safety_checker": True,
+    "output_format": "jpeg",
+}
+
+# One-click starting points on the pages: guidance is WaveSpeed's "variation strength".
+PRESETS = {
+    "subtle": {"guidance_scale": 2.0, "num_inference_steps": 28},
+    "strong": {"guidance_scale": 7.0, "num_inference_steps": 36},
+}
+
+
+class VariationParams(BaseModel):
+    """What a person may choose for a Variation job; ranges as WaveSpeed documents them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: str = Field(DEFAULTS["size"], description="Output size as W*H, each side 256..1536", examples=["1024*1024"])
+    num_inference_steps: int = Field(DEFAULTS["num_inference_steps"], ge=1, le=50)
+    seed: int | None = Field(None, ge=-1, le=SEED_MAX, description="-1 or null: the app draws one and records it")
+    guidance_scale: float = Field(DEFAULTS["guidance_scale"], ge=1, le=20, description="Variation strength")
+    num_images: int = Field(DEFAULTS["num_images"], ge=1, le=4)
+    enable_safety_checker: bool = DEFAULTS["enable_safety_checker"]
+    output_format: Literal["jpeg", "png"] = DEFAULTS["output_format"]
+
+    @field_validator("size")
+    @classmethod
+    def _size_in_range(cls, value):
+        match = SIZE_PATTERN.match(value.strip())
+        if not match:
+            raise ValueError("size must look like 1024*1024 (width*height)")
+        for side in map(int, match.groups()):
+            if not SIDE_MIN <= side <= SIDE_MAX:
+                raise ValueError(f"each side must be between {SIDE_MIN} and {SIDE_MAX} pixels")
+        return value.strip()
+
+    def resolved(self):
+        """The parameters with a concrete seed, as stored on the job and sent to WaveSpeed."""
+        values = self.model_dump()
+        if values["seed"] is None or values["seed"] == -1:
+            values["seed"] = secrets.randbelow(SEED_MAX + 1)
+        return values
+
+
+def errors_by_field(error_list):
+    """Pydantic's error list as {field: [message]}, the shape the API and the forms show."""
+    errors = {}
+    for item in error_list:
+        field = ".".join(str(part) for part in item["loc"] if part not in ("body", "payload")) or "__all__"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        errors.setdefault(field, []).append(message)
+    return errors
+
+
+def validate(data):
+    """Validate a dict of parameters: returns (VariationParams, None) or (None, {field: [message]})."""
+    try:
+        return VariationParams.model_validate(data), None
+    except ValidationError as exc:
+        return None, errors_by_field(exc.errors())
+
+
+def size_presets(width, height):
+    """Sizes that keep a source's aspect ratio, from small to the largest WaveSpeed allows."""
+    ratio = width / height
+    presets = []
+    for long_side in (512, 768, 1024, 1280, 1536):
+        if ratio >= 1:
+            w, h = long_side, round(long_side / ratio / 16) * 16
+        else:
+            w, h = round(long_side * ratio / 16) * 16, long_side
+        w, h = max(SIDE_MIN, min(SIDE_MAX, w)), max(SIDE_MIN, min(SIDE_MAX, h))
+        if f"{w}*{h}" not in presets:
+            presets.append(f"{w}*{h}")
+    return presets

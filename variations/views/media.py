@@ -1,0 +1,65 @@
+"""Media files, served only to whoever may see them: never from a public /media/ folder."""
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+
+from ..api import BearerToken
+from ..models import Output, Source
+
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+
+
+def requester(request):
+    """The signed-in user, or the owner of a valid `Authorization: Bearer` token, or None."""
+    if request.user.is_authenticated:
+        return request.user
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return BearerToken().authenticate(request, header.removeprefix("Bearer ").strip())
+    return None
+
+
+def send_file(field, content_type, download_name=None):
+    """Stream a stored file; with FLUXSITE_SENDFILE_HEADER set, hand it to the front proxy instead."""
+    header = settings.FLUXSITE_SENDFILE_HEADER
+    if header:
+        response = HttpResponse(content_type=content_type)
+        response[header] = settings.FLUXSITE_SENDFILE_PREFIX + field.name
+    else:
+        try:
+            response = FileResponse(field.open("rb"), content_type=content_type)
+        except FileNotFoundError:
+            raise Http404("The file is missing from storage.") from None
+    if download_name:
+        response["Content-Disposition"] = f'attachment; filename="{download_name}"'
+    response["Cache-Control"] = "private, max-age=86400"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def denied():
+    return HttpResponse("Sign in, or send an API token, to see this file.", status=401, content_type="text/plain")
+
+
+@require_GET
+def source_file(request, source_id, thumbnail=False):
+    if requester(request) is None:
+        return denied()
+    source = get_object_or_404(Source, pk=source_id)
+    if thumbnail:
+        return send_file(source.thumbnail, "image/webp")
+    name = f"source-{source.sha256[:12]}.{source.extension}" if "download" in request.GET else None
+    return send_file(source.image, CONTENT_TYPES.get(source.format, "application/octet-stream"), name)
+
+
+@require_GET
+def output_file(request, output_id, thumbnail=False):
+    if requester(request) is None:
+        return denied()
+    output = get_object_or_404(Output, pk=output_id)
+    if thumbnail:
+        return send_file(output.thumbnail, "image/webp")
+    name = f"variation-{output.variation_id.hex[:8]}-{output.index}.{output.extension}" if "download" in request.GET else None
+    return send_file(output.image, CONTENT_TYPES.get(output.format, "application/octet-stream"), name)
