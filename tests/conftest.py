@@ -55,3 +55,55 @@ def api(client, alice_token):
     """A Django test client that sends alice's API token."""
     client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {alice_token}"
     return client
+
+
+# --- WaveSpeed simulator (variations/simulator): a local test double of the API -------------------------------
+
+FAST_SIMULATOR = {"latency": 0.2, "latency_jitter": 0.0, "seed": 1234, "webhook_backoff": 0.05}
+
+
+@pytest.fixture
+def simulator_factory():
+    """Start simulators with any SimulatorConfig fields (on top of fast test defaults); all stop after the test."""
+    from variations.simulator import SimulatorConfig, start_simulator
+
+    started = []
+
+    def start(**settings):
+        simulator = start_simulator(SimulatorConfig(**{**FAST_SIMULATOR, **settings}), host="127.0.0.1", port=0)
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def simulator(simulator_factory):
+    """A running simulator: 0.2 s predictions, fixed dice, WaveSpeed's default limits (3 at once, 10 images/min).
+
+    Use `.base_url`, change `.config` attributes at runtime, read `.stats()`.
+    """
+    return simulator_factory()
+
+
+# --- A live stack: web server + qcluster as real processes against a simulator ------------------------------
+
+
+@pytest.fixture
+def live_stack_factory(tmp_path, simulator_factory):
+    """Start whole stacks (tests/live.py) on a temporary data directory; all processes stop after the test."""
+    from tests.live import LiveStack
+
+    stacks = []
+
+    def start(workers=1, simulator=None, **settings):
+        simulator = simulator or simulator_factory(per_minute=0)
+        stack = LiveStack(tmp_path / f"stack{len(stacks)}", simulator, **settings)
+        stacks.append(stack)
+        return stack.start(workers=workers)
+
+    yield start
+    for stack in stacks:
+        stack.stop()

@@ -96,6 +96,8 @@ class Dispatcher:
         self.submit_paused_until = 0.0
         self.submit_backoff = 1.0
         self.delete_retry_at = {}
+        self.upload_locks = {}
+        self.uploaded_urls = {}  # source id -> URL uploaded by this dispatcher (also saved on the Source)
         self.key_refused = False
         self.seconds_per_unit = deque(maxlen=20)
         self.renewed_at = time.monotonic()
@@ -235,17 +237,20 @@ class Dispatcher:
     def do_submit(self, job):
         """In a pool thread: upload the source if WaveSpeed no longer has it, then submit."""
         source = job.source
-        image_url = source.valid_wavespeed_url()
         uploaded = ""
-        if not image_url:
-            try:
-                with source.image.open("rb") as fh:
-                    data = fh.read()
-                uploaded = image_url = self.client().upload_media(
-                    f"{source.sha256[:16]}.{source.extension}", data, images.CONTENT_TYPES.get(source.format, "image/jpeg")
-                )
-            except wavespeed.WaveSpeedError as exc:
-                raise UploadFailed(exc) from exc
+        # Jobs of one source submitted together share one upload.
+        with self.upload_locks.setdefault(source.pk, threading.Lock()):
+            image_url = self.uploaded_urls.get(source.pk) or source.valid_wavespeed_url()
+            if not image_url:
+                try:
+                    with source.image.open("rb") as fh:
+                        data = fh.read()
+                    uploaded = image_url = self.client().upload_media(
+                        f"{source.sha256[:16]}.{source.extension}", data, images.CONTENT_TYPES.get(source.format, "image/jpeg")
+                    )
+                except wavespeed.WaveSpeedError as exc:
+                    raise UploadFailed(exc) from exc
+                self.uploaded_urls[source.pk] = image_url
         return uploaded, self.client().submit(image_url, job.params(), webhook_url())
 
     def on_submitted(self, job, future):

@@ -1,0 +1,59 @@
+"""A real qcluster process follows jobs against the simulator over HTTP, and survives being killed."""
+
+import io
+import time
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import make_image
+
+pytestmark = pytest.mark.integration
+
+
+def test_jobs_complete_with_outputs_in_the_apps_storage(live_stack_factory):
+    stack = live_stack_factory(WAVESPEED_MAX_CONCURRENCY=2, WAVESPEED_MAX_PER_MINUTE=0)
+    source = stack.upload(make_image())
+    jobs = stack.create_jobs(source["id"], 3, size="512*768", num_images=2, output_format="png")
+
+    done = stack.wait_until_done(jobs, timeout=60)
+
+    assert {job["status"] for job in done.values()} == {"completed"}
+    stats = stack.simulator.stats()
+    assert stats["submits"] == 3  # none submitted twice
+    assert stats["uploads"] == 1  # re-runs of one source reuse its upload
+    assert stats["max_in_flight"] <= 2  # the concurrency cap held
+    for job in done.values():
+        assert len(job["outputs"]) == 2
+        for output in job["outputs"]:
+            assert output["url"].startswith(stack.base_url)
+            response = requests.get(output["url"], headers={"Authorization": f"Bearer {stack.token}"}, timeout=10)
+            image = Image.open(io.BytesIO(response.content))
+            assert (image.format, image.size) == ("PNG", (512, 768))
+
+
+def test_a_killed_worker_is_replaced_and_no_job_is_lost_or_sent_twice(live_stack_factory, simulator_factory):
+    simulator = simulator_factory(latency=1.0, latency_jitter=0.3, per_minute=0, concurrency=3)
+    stack = live_stack_factory(simulator=simulator, WAVESPEED_MAX_CONCURRENCY=3, WAVESPEED_MAX_PER_MINUTE=0)
+    source = stack.upload(make_image())
+    jobs = stack.create_jobs(source["id"], 8)
+
+    deadline = time.monotonic() + 30
+    while simulator.stats()["submits"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stack.kill_worker()
+    submitted_before_kill = simulator.stats()["submits"]
+    assert submitted_before_kill >= 2
+    stack.start_worker()
+
+    done = stack.wait_until_done(jobs, timeout=120)
+
+    statuses = [job["status"] for job in done.values()]
+    ambiguous = [job for job in done.values() if job["error_code"] == "submit_ambiguous"]
+    # Only a job caught mid-submit may fail, and then it says so; every other job completed.
+    assert statuses.count("completed") == len(jobs) - len(ambiguous)
+    assert len(ambiguous) <= 1
+    completed = statuses.count("completed")
+    assert completed <= simulator.stats()["submits"] <= completed + len(ambiguous)
+    assert simulator.stats()["max_in_flight"] <= 3
