@@ -46,7 +46,7 @@ TICK = 0.1  # seconds between looks at the database while work is under way
 RETRYABLE_TASK_CODES = {"5000", "5003", "5004"}  # WaveSpeed: internal/unavailable/timeout, refunded
 MAX_SUBMIT_ATTEMPTS = 3
 MAX_STORE_ATTEMPTS = 5
-DEFAULT_SECONDS_PER_UNIT = 3.0  # a 1024*1024, 28-step image, until real timings are known
+FIRST_POLL_UNKNOWN = 1.0  # seconds to the first poll until recent jobs tell how long one takes
 KEY_RECHECK_SECONDS = 60
 
 
@@ -185,8 +185,10 @@ class Dispatcher:
             self.seconds_per_unit.append(inference_ms / 1000 / max(work_units(job), 0.01))
 
     def expected_seconds(self, job):
-        per_unit = statistics.median(self.seconds_per_unit) if self.seconds_per_unit else DEFAULT_SECONDS_PER_UNIT
-        return min(max(per_unit * work_units(job), 0.3), 300)
+        """How long the job should take at WaveSpeed, learned from recent ones (None until there are some)."""
+        if not self.seconds_per_unit:
+            return None
+        return min(max(statistics.median(self.seconds_per_unit) * work_units(job), 0.3), 300)
 
     def check_key(self):
         """Refuse to submit with a key WaveSpeed refused, until it works again (checked each minute)."""
@@ -315,7 +317,7 @@ class Dispatcher:
     # --- following predictions --------------------------------------------------------------------
 
     def first_poll_delay(self, job, hooked):
-        expected = self.expected_seconds(job)
+        expected = self.expected_seconds(job) or FIRST_POLL_UNKNOWN
         return expected * 2 + 10 if hooked else expected
 
     def next_poll_delay(self, job):

@@ -117,6 +117,7 @@ def embed_parameters(data, image_format, parameters):
 def read_parameters(data):
     """The parameters embedded by embed_parameters, or None."""
     image = Image.open(io.BytesIO(data))
+    image.load()  # PNG text chunks after the image data are read only on load
     raw = image.info.get("parameters") or image.info.get("comment")
     if not raw:
         return None

@@ -1,0 +1,279 @@
+"""The dispatcher against the simulator over HTTP, run in the test process so each rule can be checked."""
+
+import statistics
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.conftest import make_image
+from variations import dispatcher, images, services
+from variations.models import ApiKeyRefusal, DispatcherLease, Output, Status, Variation
+from variations.params import VariationParams
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def wavespeed(settings, simulator):
+    """Point the app at the simulator, with room for several jobs at once."""
+    settings.WAVESPEED_BASE_URL = simulator.base_url
+    settings.WAVESPEED_MAX_CONCURRENCY = 3
+    settings.WAVESPEED_MAX_PER_MINUTE = 0
+    simulator.config.per_minute = 0
+    return simulator
+
+
+@pytest.fixture
+def source(alice):
+    return services.store_source(make_image(size=(800, 600)), user=alice)[0]
+
+
+def queue(source, owner, count=1, **params):
+    return [services.create_variation(source, VariationParams(**params), owner) for _ in range(count)]
+
+
+def run(seconds=30):
+    holder = "test-dispatcher"
+    assert DispatcherLease.acquire(holder, 10)
+    try:
+        dispatcher.Dispatcher(holder).run(seconds)
+    finally:
+        DispatcherLease.release(holder)
+
+
+def test_jobs_complete_with_every_output_and_thumbnail_stored(wavespeed, source, alice):
+    job = queue(source, alice, size="512*256", num_images=3, output_format="png", seed=42)[0]
+
+    run()
+
+    job.refresh_from_db()
+    assert job.status == Status.COMPLETED
+    assert job.prediction_id and job.submitted_at and job.completed_at and job.inference_ms
+    outputs = list(job.outputs.all())
+    assert [o.index for o in outputs] == [0, 1, 2]
+    for output in outputs:
+        data = output.image.read()
+        assert (output.width, output.height, output.format) == (512, 256, "PNG")
+        assert images.read_parameters(data)["seed"] == 42
+        assert output.thumbnail.size > 0
+    assert wavespeed.stats()["submits"] == 1
+
+
+def test_the_concurrency_cap_holds_and_jobs_go_out_in_order(settings, wavespeed, source, alice):
+    settings.WAVESPEED_MAX_CONCURRENCY = 2
+    wavespeed.config.concurrency = 2  # WaveSpeed would refuse a third at once
+    jobs = queue(source, alice, count=6)
+
+    run()
+
+    stats = wavespeed.stats()
+    assert stats["max_in_flight"] <= 2
+    assert stats["rejected_429"] == 0
+    assert stats["submits"] == 6
+    arrived = {pid: p["submitted_at"] for pid, p in stats["predictions"].items()}
+    arrival = [arrived[Variation.objects.get(pk=j.pk).prediction_id] for j in jobs]
+    # Two at a time may race each other, but no job overtakes one queued two places before it.
+    assert all(arrival[i] < arrival[i + 2] for i in range(len(arrival) - 2))
+    assert set(Variation.objects.values_list("status", flat=True)) == {Status.COMPLETED}
+
+
+def test_one_dispatcher_follows_the_whole_capped_set_at_once(settings, wavespeed, source, alice):
+    """Three predictions of 1 s each finish in about 1 s, not 3: they are polled together."""
+    settings.WAVESPEED_MAX_CONCURRENCY = 3
+    wavespeed.config.latency = 1.0
+    queue(source, alice, count=3)
+    started = timezone.now()
+
+    run()
+
+    assert (timezone.now() - started).total_seconds() < 2.5
+    assert wavespeed.stats()["max_in_flight"] == 3
+
+
+def test_polling_learns_the_expected_time_and_polls_little(settings, wavespeed, source, alice):
+    wavespeed.config.latency = 0.8
+    settings.WAVESPEED_MAX_CONCURRENCY = 1
+    queue(source, alice, count=4)
+
+    run()
+
+    polls = list(wavespeed.stats()["polls_by_prediction"].values())
+    # The first job polls until it learns the duration; later ones are polled near their finish.
+    assert statistics.median(polls[1:]) <= 3
+    assert max(polls) <= 8
+
+
+def test_a_401_fails_that_job_and_stops_further_submits_until_the_key_works(settings, wavespeed, source, alice):
+    wavespeed.config.api_key = "the-real-key"  # the app sends test-key
+    settings.WAVESPEED_MAX_CONCURRENCY = 1
+    first, second = queue(source, alice, count=2)
+
+    run()
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == Status.FAILED and first.error_code == "unauthorized"
+    assert second.status == Status.QUEUED  # held, not failed, while the key is refused
+    assert ApiKeyRefusal.for_current_key() is not None
+    assert second.submit_attempts == 0  # never tried with the refused key
+
+    settings.WAVESPEED_API_KEY = "the-real-key"  # the key is fixed
+    run()
+    second.refresh_from_db()
+    assert second.status == Status.COMPLETED
+
+
+def test_429_means_wait_not_fail(settings, wavespeed, source, alice):
+    settings.WAVESPEED_MAX_CONCURRENCY = 3
+    wavespeed.config.concurrency = 1  # the account allows fewer than the app was told
+    queue(source, alice, count=3)
+
+    run()
+
+    assert wavespeed.stats()["rejected_429"] >= 1
+    assert set(Variation.objects.values_list("status", flat=True)) == {Status.COMPLETED}
+    assert wavespeed.stats()["submits"] == 3
+
+
+@pytest.mark.parametrize("code", ["1200", "1401", "1403"])
+def test_a_failed_prediction_fails_the_job_with_its_code(wavespeed, source, alice, code):
+    wavespeed.config.fail_rate = 1.0
+    wavespeed.config.fail_codes = [int(code)]
+    job = queue(source, alice)[0]
+
+    run()
+
+    job.refresh_from_db()
+    assert job.status == Status.FAILED
+    assert job.error_code == code and job.error
+    assert wavespeed.stats()["submits"] == 1
+
+
+def test_retryable_task_failures_are_sent_again_a_few_times(wavespeed, source, alice):
+    wavespeed.config.fail_rate = 1.0
+    wavespeed.config.fail_codes = [5003]
+    job = queue(source, alice)[0]
+
+    run()
+
+    job.refresh_from_db()
+    assert job.status == Status.FAILED and job.error_code == "5003"
+    assert job.submit_attempts == dispatcher.MAX_SUBMIT_ATTEMPTS
+    assert wavespeed.stats()["submits"] == dispatcher.MAX_SUBMIT_ATTEMPTS
+
+
+def test_transient_poll_and_download_errors_are_retried(wavespeed, source, alice, settings):
+    wavespeed.config.poll_error_rate = 0.4
+    wavespeed.config.malformed_rate = 0.2
+    wavespeed.config.download_error_rate = 0.4
+    jobs = queue(source, alice, count=3, num_images=2)
+
+    run(60)
+
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == Status.COMPLETED
+        assert job.outputs.count() == 2
+    assert wavespeed.stats()["submits"] == 3
+
+
+def test_a_prediction_that_never_finishes_times_out_and_is_deleted(settings, wavespeed, source, alice):
+    settings.WAVESPEED_PREDICTION_TIMEOUT = 1
+    wavespeed.config.latency = 30
+    job = queue(source, alice)[0]
+
+    run()
+
+    job.refresh_from_db()
+    assert job.status == Status.FAILED and job.error_code == "timeout"
+    assert not job.delete_pending
+    assert wavespeed.stats()["deletes"] == 1
+
+
+def test_outputs_that_cannot_be_downloaded_fail_the_job_clearly(monkeypatch, wavespeed, source, alice):
+    monkeypatch.setattr(dispatcher, "MAX_STORE_ATTEMPTS", 2)
+    wavespeed.config.download_error_rate = 1.0
+    job = queue(source, alice)[0]
+
+    run(60)
+
+    job.refresh_from_db()
+    assert job.status == Status.FAILED and job.error_code == "download_failed"
+    assert "output 0" in job.error
+    assert not Output.objects.filter(variation=job).exists()
+
+
+def test_cancelling_a_running_job_deletes_the_prediction(wavespeed, source, alice):
+    wavespeed.config.latency = 30
+    job = queue(source, alice)[0]
+    worker = dispatcher.Dispatcher("test")
+    worker.submit_queued()
+    worker.pool.shutdown(wait=True)
+    worker.collect()
+    job.refresh_from_db()
+    assert job.status == Status.PROCESSING
+
+    assert services.cancel(job)
+    run()
+
+    job.refresh_from_db()
+    assert job.status == Status.CANCELLED and not job.delete_pending
+    assert wavespeed.stats()["deletes"] == 1
+
+
+def test_a_job_left_mid_submit_is_never_sent_again(wavespeed, source, alice):
+    job = queue(source, alice)[0]
+    job.move_to(Status.SUBMITTING)  # a dispatcher died between claiming and hearing back
+
+    run()
+
+    job.refresh_from_db()
+    assert job.status == Status.FAILED and job.error_code == "submit_ambiguous"
+    assert wavespeed.stats()["submit_requests"] == 0
+
+
+def test_a_restarted_dispatcher_carries_on_jobs_where_they_were(wavespeed, source, alice):
+    """One job already at WaveSpeed, one half stored: both finish with no new submit and no duplicate."""
+    following, storing = queue(source, alice, count=2, num_images=2)
+    first = dispatcher.Dispatcher("first")
+    for job in (following, storing):
+        job.move_to(Status.SUBMITTING)
+        first.launch(first.do_submit, first.on_submitted, Variation.objects.select_related("source").get(pk=job.pk))
+    first.pool.shutdown(wait=True)
+    first.collect()  # both now PROCESSING at WaveSpeed; then this dispatcher "dies"
+    storing.refresh_from_db()
+    time.sleep(0.4)
+    prediction = first.client().get_result(storing.prediction_id)
+    dispatcher.apply_prediction(storing, prediction)
+    done = dispatcher.Dispatcher("half")
+    stored, _ = done.do_store(Variation.objects.select_related("source").get(pk=storing.pk), set())
+    Output.objects.bulk_create(stored[:1])  # died after storing one of two outputs
+
+    run()
+
+    for job in (following, storing):
+        job.refresh_from_db()
+        assert job.status == Status.COMPLETED
+        assert sorted(job.outputs.values_list("index", flat=True)) == [0, 1]
+    assert wavespeed.stats()["submits"] == 2
+
+
+def test_only_one_dispatcher_holds_the_lease(wavespeed):
+    assert DispatcherLease.acquire("one", 10)
+    assert not DispatcherLease.acquire("two", 10)
+    assert dispatcher.run_dispatcher(seconds=1) == "another dispatcher is running"
+    DispatcherLease.objects.update(expires_at=timezone.now() - timedelta(seconds=1))  # "one" died
+    assert DispatcherLease.acquire("two", 10)
+    assert not DispatcherLease.renew("one", 10)
+
+
+def test_per_minute_limit_holds_back_jobs_in_order(settings, wavespeed, source, alice):
+    settings.WAVESPEED_MAX_PER_MINUTE = 3
+    jobs = queue(source, alice, count=2, num_images=2)
+
+    run(3)
+
+    statuses = [Variation.objects.get(pk=j.pk).status for j in jobs]
+    assert statuses == [Status.COMPLETED, Status.QUEUED]
