@@ -58,8 +58,7 @@ def wake_dispatcher():
     """
     from django_q.tasks import async_task
 
-    lease = DispatcherLease.current()
-    if lease and lease[0] and lease[1] > timezone.now():
+    if DispatcherLease.is_live():
         return
     async_task("variations.tasks.dispatch", task_name=f"dispatch-{uuid.uuid4().hex[:8]}")
 

@@ -269,8 +269,9 @@ class DispatcherLease(models.Model):
         cls.objects.filter(name="dispatcher", holder=holder).update(holder="", expires_at=timezone.now())
 
     @classmethod
-    def current(cls):
-        return cls.objects.filter(name="dispatcher").values_list("holder", "expires_at").first()
+    def is_live(cls):
+        """Does a dispatcher hold the lease and keep renewing it?"""
+        return cls.objects.filter(name="dispatcher", expires_at__gt=timezone.now()).exclude(holder="").exists()
 
 
 def key_fingerprint(key):
