@@ -116,6 +116,7 @@ class ErrorCode(models.TextChoices):
     DOWNLOAD = "download_failed", "The outputs could not be downloaded"
     UPLOAD = "upload_failed", "The source could not be uploaded to WaveSpeed"
     TASK_FAILED = "task_failed", "WaveSpeed failed the prediction"
+    BUDGET_REACHED = "budget_reached", "Not sent: the monthly WaveSpeed budget is reached"
 
 
 class Variation(models.Model):
@@ -154,6 +155,8 @@ class Variation(models.Model):
     remote_nsfw = models.JSONField(default=list, blank=True)
     # A cancelled prediction still at WaveSpeed: the dispatcher sends DELETE and clears this.
     delete_pending = models.BooleanField(default=False)
+    # WaveSpeed's quoted price for one run of these parameters, recorded when the job is sent (variations.costs).
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -325,3 +328,11 @@ class ApiToken(models.Model):
         if row.last_used_at is None or timezone.now() - row.last_used_at > timedelta(minutes=1):
             cls.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
         return row.user
+
+
+class WaveSpeedErrorCount(models.Model):
+    """How many errors of each kind WaveSpeed calls met, summed over every process (read by /metrics)."""
+
+    kind = models.CharField(max_length=40, primary_key=True)
+    count = models.BigIntegerField(default=0)
+    last_seen_at = models.DateTimeField(default=timezone.now)
