@@ -1,8 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from variations.api import api
-from variations.views import media, webhooks
+from variations.views import costs, downloads, gallery, jobs, library, media, webhooks
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,4 +13,21 @@ urlpatterns = [
     path("media/sources/<uuid:source_id>/thumbnail", media.source_file, {"thumbnail": True}, name="media-source-thumbnail"),
     path("media/outputs/<uuid:output_id>", media.output_file, name="media-output"),
     path("media/outputs/<uuid:output_id>/thumbnail", media.output_file, {"thumbnail": True}, name="media-output-thumbnail"),
+    # The studio pages (server-rendered; every page but login needs a session).
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", library.library, name="library"),
+    path("sources/upload", library.upload, name="source-upload"),
+    path("sources/<uuid:source_id>/", gallery.gallery, name="source-gallery"),
+    path("sources/<uuid:source_id>/run", gallery.run_variation, name="source-run"),
+    path("sources/<uuid:source_id>/download.zip", downloads.gallery_zip, name="source-download"),
+    path("outputs/<uuid:output_id>/", gallery.output_detail, name="output-detail"),
+    path("outputs/<uuid:output_id>/vary", gallery.vary_output, name="output-vary"),
+    path("outputs/<uuid:output_id>/star", gallery.star_output, name="output-star"),
+    path("jobs/", jobs.history, name="job-history"),
+    path("jobs/live", jobs.live, name="jobs-live"),
+    path("jobs/<uuid:job_id>/rerun", jobs.rerun, name="job-rerun"),
+    path("jobs/<uuid:job_id>/cancel", jobs.cancel, name="job-cancel"),
+    path("jobs/<uuid:job_id>/retry", jobs.retry, name="job-retry"),
+    path("costs/", costs.costs_page, name="costs"),
 ]

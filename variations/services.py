@@ -1,12 +1,17 @@
 """Operations that both the pages and the JSON API call: validation and side effects live here once."""
 
+import csv
 import hashlib
+import io
+import json
+import shutil
+import zipfile
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from . import images
+from . import images, wavespeed
 from .models import Output, Source, Status, Variation
 from .params import VariationParams, validate
 
@@ -109,3 +114,68 @@ def vary_output(output: Output, user):
         data = fh.read()
     source, _ = store_source(data, user=user, derived_from=output)
     return source
+
+
+def set_starred(output: Output, starred: bool):
+    """Star or unstar an output. Only that column is written: the dispatcher may hold the row too."""
+    output.starred = starred
+    output.save(update_fields=["starred"])
+
+
+ARCHIVE_COLUMNS = [
+    "file", "job", "output_index", "model", "seed", "size", "num_inference_steps", "guidance_scale",
+    "num_images", "enable_safety_checker", "output_format", "width", "height", "nsfw", "starred",
+    "source_sha256", "run_by", "created_at", "inference_ms",
+]
+
+
+def write_gallery_archive(source: Source, fileobj):
+    """Write a zip of a source gallery to `fileobj`: the source, every stored output, and the
+    parameters of every output as parameters.json and parameters.csv (one row per output file).
+
+    Images are stored uncompressed (they are compressed already); a file missing from storage
+    is listed under "missing" in the JSON instead of failing the whole download.
+    """
+    outputs = (
+        Output.objects.filter(variation__source=source)
+        .select_related("variation__owner")
+        .order_by("variation__created_at", "index")
+    )
+    rows, missing = [], []
+    with zipfile.ZipFile(fileobj, "w", zipfile.ZIP_STORED) as archive:
+        source_name = f"source-{source.sha256[:12]}.{source.extension}"
+        if not _add_stored_file(archive, source.image, source_name):
+            missing.append(source_name)
+        for output in outputs:
+            job = output.variation
+            name = f"outputs/{job.created_at:%Y%m%d-%H%M%S}-{job.pk.hex[:8]}-{output.index}.{output.extension}"
+            if not _add_stored_file(archive, output.image, name):
+                missing.append(name)
+                continue
+            rows.append({
+                "file": name, "job": str(job.pk), "output_index": output.index, "model": wavespeed.MODEL_ID,
+                **job.params(),
+                "width": output.width, "height": output.height, "nsfw": output.nsfw, "starred": output.starred,
+                "source_sha256": source.sha256, "run_by": job.owner.get_username() if job.owner else "",
+                "created_at": job.created_at.isoformat(), "inference_ms": job.inference_ms,
+            })
+        summary = {
+            "source": {"file": source_name, "sha256": source.sha256, "width": source.width, "height": source.height},
+            "outputs": rows,
+            "missing": missing,
+        }
+        archive.writestr("parameters.json", json.dumps(summary, indent=2), zipfile.ZIP_DEFLATED)
+        table = io.StringIO()
+        writer = csv.DictWriter(table, fieldnames=ARCHIVE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        archive.writestr("parameters.csv", table.getvalue(), zipfile.ZIP_DEFLATED)
+
+
+def _add_stored_file(archive, field, name):
+    try:
+        with field.open("rb") as src, archive.open(name, "w") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+    except FileNotFoundError:
+        return False
+    return True

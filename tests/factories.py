@@ -1,0 +1,56 @@
+"""Ready-made sources, jobs and outputs for the page tests (real files in the test's private storage)."""
+
+import itertools
+from datetime import timedelta
+
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from variations import images, services
+from variations.models import Output, Status, Variation
+from variations.params import VariationParams
+
+from .conftest import make_image
+
+
+_colours = itertools.count(1)
+
+
+def make_source(user=None, size=(640, 480), derived_from=None):
+    """A new stored source: each call paints a clearly different colour, so the bytes (and sources) differ."""
+    n = next(_colours)
+    colour = (n * 67 % 256, n * 151 % 256, n * 29 % 256)
+    return services.store_source(make_image(size=size, color=colour), user=user, derived_from=derived_from)[0]
+
+
+def make_job(source, owner, status=Status.COMPLETED, outputs=1, nsfw=(), created_at=None, error="", **params):
+    """A job in any status; a completed one gets `outputs` real JPEG outputs carrying their parameters."""
+    values = VariationParams(**{"num_images": outputs, **params}).resolved()
+    created_at = created_at or timezone.now()
+    terminal = status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+    job = Variation.objects.create(
+        source=source,
+        owner=owner,
+        status=status,
+        created_at=created_at,
+        submitted_at=created_at + timedelta(seconds=1) if status != Status.QUEUED else None,
+        completed_at=created_at + timedelta(seconds=4) if terminal else None,
+        inference_ms=2500 if status == Status.COMPLETED else None,
+        error=error,
+        **values,
+    )
+    if status == Status.COMPLETED:
+        for index in range(outputs):
+            add_output(job, index, nsfw=index in nsfw)
+    return job
+
+
+def add_output(job, index, nsfw=False):
+    data = make_image(size=(job.width, job.height), color=(40 + 50 * index, 120, 200 - 30 * index))
+    data = images.embed_parameters(data, "JPEG", {"seed": job.seed, "job": str(job.pk), **job.params()})
+    width, height, image_format, thumbnail = images.output_info(data, "jpeg")
+    output = Output(variation=job, index=index, width=width, height=height, format=image_format, byte_size=len(data), nsfw=nsfw)
+    output.image.save("output", ContentFile(data), save=False)
+    output.thumbnail.save("thumbnail", ContentFile(thumbnail), save=False)
+    output.save()
+    return output

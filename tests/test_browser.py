@@ -1,0 +1,303 @@
+"""End-to-end: a person in a real Chromium uses the studio against the real app, a real worker and the simulator.
+
+The app runs as `manage.py runserver` and `manage.py qcluster` subprocesses on a fresh data directory
+(their own SQLite file), pointed at an in-process WaveSpeed simulator (a test double). Playwright drives
+Debian's Chromium. Set FLUXSITE_SCREENSHOTS=<folder> to keep screenshots of the main pages there
+(docs/screenshots/ holds the ones shown in the README).
+"""
+
+import io
+import json
+import os
+import re
+import sys
+import warnings
+import zipfile
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from variations.simulator import SimulatorConfig, start_simulator
+
+from .live import LiveStack
+
+PALETTES = {
+    "dusk": ((255, 183, 120), (120, 80, 170), (255, 236, 170), ((92, 60, 120), (62, 40, 90), (35, 24, 58))),
+    "lagoon": ((140, 215, 240), (40, 120, 190), (255, 250, 220), ((40, 140, 130), (25, 100, 100), (15, 65, 72))),
+}
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+PASSWORD = "pw-alice-1234"  # as tests/live.py makes the user
+
+pytestmark = pytest.mark.browser
+
+if not os.path.exists(CHROMIUM):
+    message = (
+        f"\n{'!' * 78}\n!! BROWSER TESTS SKIPPED: no Chromium at {CHROMIUM}.\n"
+        "!! Install it with `apt-get install -y chromium` (.ci/run does this where it can).\n"
+        f"{'!' * 78}"
+    )
+    print(message, file=sys.stderr)
+    warnings.warn(message, stacklevel=1)
+    pytest.skip(message, allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: `make install`")
+expect = sync_api.expect
+expect.set_options(timeout=15_000)
+
+
+def scenic_image(size, palette, fmt="JPEG"):
+    """A small landscape (sky, sun, ridges), so the screenshots show something worth looking at."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    top, bottom, sun, ridges = PALETTES[palette]
+    width, height = size
+    image = Image.new("RGB", size)
+    draw = ImageDraw.Draw(image)
+    for y in range(height):
+        t = y / height
+        draw.line([(0, y), (width, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)))
+    radius = height // 9
+    draw.ellipse([width * 0.62, height * 0.22, width * 0.62 + 2 * radius, height * 0.22 + 2 * radius], fill=sun)
+    dice = random.Random(palette)
+    for layer, colour in enumerate(ridges):
+        base = height * (0.55 + 0.13 * layer)
+        points = [(0, height)]
+        for x in range(0, width + 40, 40):
+            points.append((x, base - dice.uniform(0, height * 0.16)))
+        points.append((width, height))
+        draw.polygon(points, fill=colour)
+    out = io.BytesIO()
+    image.save(out, fmt, quality=92)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    """The app (runserver + qcluster on a fresh data directory) against an in-process simulator."""
+    simulator = start_simulator(SimulatorConfig(latency=1.0, latency_jitter=0.1, per_minute=0))
+    stack = LiveStack(tmp_path_factory.mktemp("studio-data"), simulator)
+    try:
+        stack.start(user="alice")
+        yield stack.base_url, simulator
+    finally:
+        stack.stop()
+        simulator.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Screenshots:
+    """Keeps full-page screenshots in FLUXSITE_SCREENSHOTS when it is set; does nothing otherwise."""
+
+    def __init__(self):
+        folder = os.environ.get("FLUXSITE_SCREENSHOTS")
+        self.folder = Path(folder) if folder else None
+        if self.folder:
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    def take(self, page, name, full_page=True):
+        if self.folder:
+            page.wait_for_load_state("networkidle")
+            page.evaluate("window.scrollTo(0, 0)")  # or the sticky header lands mid-page in a full-page shot
+            page.screenshot(path=self.folder / f"{name}.png", full_page=full_page)
+
+
+@pytest.fixture
+def person(studio, browser):
+    base_url, _ = studio
+    context = browser.new_context(base_url=base_url, viewport={"width": 1366, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def log_in(page):
+    page.goto("/")
+    expect(page).to_have_url("/accounts/login/?next=/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Library", exact=True)).to_be_visible()
+
+
+def seed_of(card):
+    return int(card.locator(".chip-seed").inner_text().split()[-1])
+
+
+def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(studio, browser, person, tmp_path):
+    base_url, simulator = studio
+    shots = Screenshots()
+    page = person
+
+    # Sign-in page, then the empty library of a new install.
+    page.goto("/accounts/login/")
+    shots.take(page, "login")
+    log_in(page)
+    expect(page.get_by_text("Simulator mode")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your library is empty")).to_be_visible()
+    shots.take(page, "library-empty")
+
+    # Upload by the file picker: one good image and one file that is not an image, each with its own outcome.
+    photo = tmp_path / "sunset.jpg"
+    photo.write_bytes(scenic_image((960, 640), "dusk"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    page.set_input_files("#upload-input", [str(photo), str(notes)])
+    good = page.locator(".upload-row", has_text="sunset.jpg")
+    bad = page.locator(".upload-row", has_text="notes.txt")
+    expect(good).to_have_class(re.compile("is-done"))
+    expect(bad).to_have_class(re.compile("is-error"))
+    expect(bad.locator(".upload-message")).to_contain_text("Not an image")
+    expect(page.locator(".source-tile")).to_have_count(1)
+    expect(page.locator("#empty-library")).to_have_count(0)
+
+    # Straight from the upload row to the gallery, then a Subtle variation.
+    good.get_by_role("link", name="Choose parameters").click()
+    expect(page.get_by_role("heading", name="New variation")).to_be_visible()
+    page.get_by_role("button", name="Subtle").click()
+    expect(page.get_by_label("Variation strength", exact=False).last).to_have_value("2")
+    size_choice = page.locator("[data-size]").first
+    chosen_size = size_choice.get_attribute("data-size")
+    size_choice.click()
+    page.get_by_role("button", name="Run variation").click()
+
+    # Watch it complete without reloading: a marker set on this document must survive.
+    first = page.locator("article.job").first
+    expect(first).to_have_attribute("data-status", re.compile("queued|processing"))
+    page.evaluate("window.__sameDocument = true")
+    expect(first).to_have_attribute("data-status", "completed", timeout=30_000)
+    expect(first.locator(".tile img")).to_have_count(1)
+    assert page.evaluate("window.__sameDocument") is True
+    expect(first.locator(".chip", has_text="Size")).to_contain_text(chosen_size.replace("*", " × "))
+    expect(first.locator(".chip", has_text="Strength")).to_contain_text("2")
+    original_seed = seed_of(first)
+
+    # Re-run with the same seed: a second job with the same seed and the same image.
+    first.get_by_role("button", name="Same seed").click()
+    expect(page.locator("article.job")).to_have_count(2)
+    rerun = page.locator("article.job").first
+    page.evaluate("window.__sameDocument = true")
+    expect(rerun).to_have_attribute("data-status", "completed", timeout=30_000)
+    assert page.evaluate("window.__sameDocument") is True
+    assert seed_of(rerun) == original_seed
+    thumbnails = [page.locator("article.job").nth(i).locator(".tile img").get_attribute("src") for i in range(2)]
+    pixels = [page.request.get(src).body() for src in thumbnails]
+    assert pixels[0] == pixels[1], "the same seed and parameters must reproduce the same image"
+    shots.take(page, "gallery")
+
+    # Open compare from an output: a slider over the source, moved with the keyboard, then side by side.
+    rerun.locator(".tile").first.hover()
+    rerun.get_by_role("link", name="Compare with the source").click()
+    viewer = page.locator(".viewer")
+    expect(viewer).to_have_attribute("data-mode", "slider")
+    slider = page.get_by_label("Move the divider", exact=False)
+    slider.focus()
+    for _ in range(20):
+        page.keyboard.press("ArrowLeft")
+    assert page.locator(".compare").evaluate("el => el.style.getPropertyValue('--pos')") == "30%"
+    shots.take(page, "compare")
+    page.get_by_role("link", name="Side by side").click()
+    expect(viewer).to_have_attribute("data-mode", "split")
+    expect(page.locator(".view-split img")).to_have_count(2)
+
+    # Download the whole gallery: the source, both outputs, and their parameters as JSON and CSV.
+    page.get_by_role("link", name="Source gallery", exact=True).click()
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download all (.zip)").click()
+    archive = zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
+    names = archive.namelist()
+    assert any(n.startswith("source-") for n in names)
+    assert len([n for n in names if n.startswith("outputs/")]) == 2
+    parameters = json.loads(archive.read("parameters.json"))
+    assert {row["seed"] for row in parameters["outputs"]} == {original_seed}
+    assert archive.read("parameters.csv").decode().count("\n") == 3  # header + two outputs
+
+    # A slow job, cancelled from the history page, then retried there and seen completing live.
+    simulator.config.latency = 60
+    page.get_by_role("button", name="Run variation").click()
+    expect(page.locator("article.job")).to_have_count(3)
+    page.goto("/jobs/")
+    expect(page.locator(".job-row")).to_have_count(3)
+    slow = page.locator(".job-row").first
+    expect(slow).to_have_attribute("data-status", re.compile("queued|processing"))
+    shots.take(page, "jobs")
+    slow.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".flash", has_text="Job cancelled")).to_be_visible()
+    cancelled = page.locator(".job-row").first
+    expect(cancelled).to_have_attribute("data-status", "cancelled")
+    simulator.config.latency = 1.0
+    cancelled.get_by_role("button", name="Retry").click()
+    expect(page.locator(".job-row")).to_have_count(4)
+    page.evaluate("window.__sameDocument = true")
+    expect(page.locator(".job-row").first).to_have_attribute("data-status", "completed", timeout=30_000)
+    assert page.evaluate("window.__sameDocument") is True
+
+    # History filters: by status, by person, by date, and an impossible date range refused next to the field.
+    filters = page.get_by_role("form", name="Filter jobs")
+    filters.get_by_label("Status").select_option("cancelled")
+    filters.get_by_role("button", name="Filter").click()
+    expect(page.locator(".job-row")).to_have_count(1)
+    expect(page.locator(".job-row").first).to_have_attribute("data-status", "cancelled")
+    filters.get_by_label("Status").select_option("completed")
+    filters.get_by_label("Person").select_option("alice")
+    filters.get_by_role("button", name="Filter").click()
+    expect(page.locator(".job-row")).to_have_count(3)
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    filters.get_by_label("From").fill(tomorrow)
+    filters.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("No job matches these filters")).to_be_visible()
+    filters.get_by_label("From").fill(date.today().isoformat())
+    filters.get_by_label("To").fill((date.today() - timedelta(days=3)).isoformat())
+    filters.get_by_role("button", name="Filter").click()
+    expect(page.locator(".field-error")).to_contain_text("before the start date")
+
+    # "Vary this": the output becomes a source, and the lineage shows both ways.
+    page.goto("/")
+    page.locator(".source-tile a.source-tile-link").first.click()
+    output_tile = page.locator("article.job .tile").first
+    output_tile.hover()
+    output_tile.get_by_role("button", name="Vary this").click()
+    expect(page.get_by_text("Made from")).to_be_visible()
+    page.locator(".lineage").get_by_role("link", name="its own source").click()
+    expect(page.get_by_text("Variations made from this (1)")).to_be_visible()
+    page.goto("/")
+    expect(page.locator(".source-tile")).to_have_count(2)
+    shots.take(page, "library")
+
+
+def test_the_studio_works_on_a_phone_sized_screen(studio, browser):
+    """Same app, a 390 px wide touch screen: no sideways scrolling, and the main controls within reach."""
+    base_url, _ = studio
+    shots = Screenshots()
+    context = browser.new_context(base_url=base_url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        log_in(page)
+        page.set_input_files("#upload-input", files=[{"name": "phone.png", "mimeType": "image/png", "buffer": scenic_image((600, 900), "lagoon", "PNG")}])
+        row = page.locator(".upload-row", has_text="phone.png")
+        expect(row.get_by_role("link", name="Choose parameters")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        shots.take(page, "phone-library")
+        row.get_by_role("button", name="Run a variation").click()
+        expect(page.locator("article.job").first).to_have_attribute("data-status", "completed", timeout=30_000)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        tools = page.locator("article.job .tile-tools").first
+        expect(tools).to_have_css("opacity", "1")  # no hover on touch screens: the tools are always shown
+        shots.take(page, "phone-gallery")
+    finally:
+        context.close()

@@ -1,0 +1,23 @@
+"""A whole source gallery as one zip: the source, every output, and the parameters as JSON and CSV."""
+
+import tempfile
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+
+from .. import services
+from ..models import Source
+from .access import download_required
+
+
+@download_required
+@require_GET
+def gallery_zip(request, source_id):
+    source = get_object_or_404(Source, pk=source_id)
+    # On disk, not in memory: a gallery of many PNGs can be hundreds of megabytes.
+    archive = tempfile.TemporaryFile()
+    services.write_gallery_archive(source, archive)
+    archive.seek(0)
+    name = f"fluxsite-{source.sha256[:12]}.zip"
+    return FileResponse(archive, as_attachment=True, filename=name, content_type="application/zip")

@@ -1,0 +1,111 @@
+"""The library: every source as a thumbnail with its latest variations, and uploads onto it."""
+
+from collections import defaultdict
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from .. import services
+from ..models import ACTIVE_STATUSES, Output, Source
+from .access import browse_required, permissions, render_page, run_required, wants_json
+
+SOURCES_PER_PAGE = 24
+STRIP_LENGTH = 4  # latest outputs shown under each source
+
+
+def sources_with_counts():
+    return Source.objects.select_related("uploaded_by").annotate(
+        job_count=Count("variations", distinct=True),
+        output_count=Count("variations__outputs", distinct=True),
+        active_count=Count("variations", filter=Q(variations__status__in=ACTIVE_STATUSES), distinct=True),
+    ).order_by("-created_at")
+
+
+def attach_latest_outputs(sources):
+    """Give each source its latest outputs as `.strip`, in one query whatever the number of sources."""
+    ranked = (
+        Output.objects.filter(variation__source__in=[s.pk for s in sources])
+        .annotate(
+            gallery_id=F("variation__source_id"),
+            rank=Window(RowNumber(), partition_by=F("variation__source_id"), order_by=[F("created_at").desc(), F("index")]),
+        )
+        .filter(rank__lte=STRIP_LENGTH)
+        .order_by("-created_at", "index")
+    )
+    by_source = defaultdict(list)
+    for output in ranked:
+        by_source[output.gallery_id].append(output)
+    for source in sources:
+        source.strip = by_source[source.pk]
+    return sources
+
+
+@browse_required
+@require_GET
+def library(request):
+    page = Paginator(sources_with_counts(), SOURCES_PER_PAGE).get_page(request.GET.get("page"))
+    attach_latest_outputs(page.object_list)
+    return render_page(request, "variations/library.html", {
+        "nav": "library",
+        "page": page,
+        "max_upload_bytes": settings.FLUXSITE_MAX_UPLOAD_BYTES,
+    })
+
+
+def _tile_html(request, source):
+    source = attach_latest_outputs([sources_with_counts().get(pk=source.pk)])[0]
+    return render_to_string("includes/source_tile.html", {"source": source, "may": permissions(request.user)}, request)
+
+
+@run_required
+@require_POST
+def upload(request):
+    """Keep each posted image (field `image`, one or several) as a source, with a message per file.
+
+    The page's script sends one file per request to show a progress bar per file and asks for JSON;
+    without scripts the form posts them all and gets a redirect (to the gallery when there is one).
+    """
+    files = request.FILES.getlist("image")
+    if not files:
+        if wants_json(request):
+            return JsonResponse({"results": [], "error": "Choose at least one image file."}, status=400)
+        messages.error(request, "Choose at least one image file to upload.")
+        return redirect("library")
+    results = []
+    for uploaded in files:
+        try:
+            source, created = services.store_source(services.read_upload(uploaded), user=request.user)
+        except services.UploadRejected as exc:
+            results.append({"name": uploaded.name, "ok": False, "error": str(exc)})
+            continue
+        results.append({
+            "name": uploaded.name,
+            "ok": True,
+            "created": created,
+            "id": str(source.pk),
+            "url": reverse("source-gallery", args=[source.pk]),
+            "run_url": reverse("source-run", args=[source.pk]),
+            "thumbnail_url": reverse("media-source-thumbnail", args=[source.pk]),
+            "tile_html": _tile_html(request, source) if created else "",
+        })
+    stored = [r for r in results if r["ok"]]
+    if wants_json(request):
+        return JsonResponse({"results": results}, status=200 if stored else 400)
+    for result in results:
+        if not result["ok"]:
+            messages.error(request, f"{result['name']}: {result['error']}")
+        elif result["created"]:
+            messages.success(request, f"{result['name']} uploaded. Choose parameters and run a variation.")
+        else:
+            messages.info(request, f"{result['name']} was already in the library.")
+    if len(stored) == 1:
+        return redirect(stored[0]["url"])
+    return redirect("library")
