@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from urllib3.exceptions import NewConnectionError
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,16 @@ def _error_text(response):
     return str(body.get("message") or body.get("error") or response.reason or ""), body.get("error_code") or body.get("code")
 
 
+def _never_connected(exc):
+    """True when the connection was never made (refused, name not resolved): nothing reached WaveSpeed.
+
+    requests wraps these as ConnectionError(MaxRetryError(reason=NewConnectionError)); anything
+    else (a reset or dropped connection) may have happened after the request was sent.
+    """
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
 def _raise_for_status(response):
     if response.status_code < 400:
         return
@@ -124,13 +135,13 @@ def _envelope_data(response):
     if not isinstance(body, dict):
         raise MalformedResponse("WaveSpeed answered with JSON that is not an object", response.status_code)
     code = body.get("code", 200)
-    if code != 200:
+    if str(code) != "200":
         message = str(body.get("message") or "")
-        if code == 401:
+        if str(code) == "401":
             raise Unauthorized(f"WaveSpeed refused: {message}", response.status_code, code)
-        if code == 429:
+        if str(code) == "429":
             raise RateLimited(f"WaveSpeed refused: {message}", response.status_code, code)
-        if isinstance(code, int) and code >= 500:
+        if str(code).startswith("5"):  # 5xx, or a task code 5000/5003/5004; task codes 1xxx are final
             raise ServerError(f"WaveSpeed failed: {message}", response.status_code, code)
         raise BadRequest(f"WaveSpeed refused: {message}", response.status_code, code)
     data = body.get("data")
@@ -185,8 +196,8 @@ class WaveSpeedClient:
             # The connection was never made: nothing reached WaveSpeed.
             raise ServerError(f"WaveSpeed unreachable: {type(exc).__name__}") from exc
         except requests.ConnectionError as exc:
-            if isinstance(exc.__context__, ConnectionRefusedError) or "refused" in str(exc).lower():
-                raise ServerError("WaveSpeed refused the connection") from exc
+            if _never_connected(exc):
+                raise ServerError(f"WaveSpeed unreachable: {type(exc.args[0].reason).__name__}") from exc
             raise AmbiguousSubmit(f"connection lost during submit: {type(exc).__name__}") from exc
         except requests.RequestException as exc:
             raise AmbiguousSubmit(f"no answer to the submit: {type(exc).__name__}") from exc

@@ -1,0 +1,542 @@
+"""The WaveSpeed client against every response shape the API documents, with `responses` (no network)."""
+
+import json
+import logging
+import socket
+
+import pytest
+import requests
+import responses
+from responses import matchers
+from urllib3.exceptions import MaxRetryError, NameResolutionError, ProtocolError
+
+from variations import wavespeed
+from variations.wavespeed import (
+    AmbiguousSubmit,
+    BadRequest,
+    MalformedResponse,
+    NotFound,
+    Prediction,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    WaveSpeedClient,
+)
+
+BASE = "https://api.wavespeed.test"
+KEY = "k-secret-key"
+SUBMIT_URL = f"{BASE}/api/v3/wavespeed-ai/flux-redux-dev"
+RESULT_URL = f"{BASE}/api/v3/predictions/p1/result"
+PARAMS = {"size": "1024*768", "num_inference_steps": 28, "seed": 42, "guidance_scale": 3.5, "num_images": 2,
+          "enable_safety_checker": True, "output_format": "png"}
+
+
+def prediction(**changes):
+    data = {
+        "id": "p1",
+        "model": "wavespeed-ai/flux-redux-dev",
+        "outputs": [],
+        "urls": {"get": RESULT_URL},
+        "has_nsfw_contents": [],
+        "status": "created",
+        "created_at": "2025-01-01T00:00:00Z",
+        "error": "",
+        "timings": {"inference": None},
+    }
+    return {**data, **changes}
+
+
+def envelope(data):
+    return {"code": 200, "message": "success", "data": data}
+
+
+@pytest.fixture
+def client():
+    return WaveSpeedClient(api_key=KEY, base_url=BASE, retry_backoff=0, retries=3)
+
+
+@pytest.fixture
+def mocked():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def posts(mocked):
+    return [call for call in mocked.calls if call.request.method == "POST"]
+
+
+# --- submit ---------------------------------------------------------------------------------------
+
+
+def test_submit_returns_the_prediction_and_sends_key_and_parameters(client, mocked):
+    mocked.post(SUBMIT_URL, json=envelope(prediction(status="processing")))
+
+    result = client.submit("https://files.example/source.jpg", PARAMS)
+
+    assert result == Prediction(id="p1", status="processing")
+    request = mocked.calls[0].request
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    assert json.loads(request.body) == {"image": "https://files.example/source.jpg", **PARAMS}
+    assert "webhook" not in request.url
+
+
+def test_submit_with_webhook_adds_the_query_parameter(client, mocked):
+    hook = "https://app.example/webhooks/wavespeed"
+    mocked.post(SUBMIT_URL, json=envelope(prediction()), match=[matchers.query_param_matcher({"webhook": hook})])
+
+    assert client.submit("https://files.example/s.jpg", PARAMS, webhook_url=hook).id == "p1"
+    assert len(mocked.calls) == 1
+
+
+ERROR_CASES = [
+    (400, BadRequest),
+    (401, Unauthorized),
+    (403, BadRequest),
+    (429, RateLimited),
+    (500, ServerError),
+    (502, ServerError),
+    (503, ServerError),
+]
+BODY_SHAPES = [
+    lambda status: {"message": "the reason given", "error_code": status},
+    lambda status: {"code": status, "message": "the reason given"},
+]
+
+
+@pytest.mark.parametrize("status,error", ERROR_CASES)
+@pytest.mark.parametrize("shape", BODY_SHAPES, ids=["message+error_code", "code+message"])
+def test_submit_error_statuses_are_typed_and_never_resent(client, mocked, status, error, shape):
+    mocked.post(SUBMIT_URL, status=status, json=shape(status))
+
+    with pytest.raises(error) as caught:
+        client.submit("https://files.example/s.jpg", PARAMS)
+
+    assert type(caught.value) is error  # an answered error is never "ambiguous"
+    assert caught.value.status == status
+    assert caught.value.code == status
+    assert "the reason given" in caught.value.message
+    assert len(posts(mocked)) == 1
+
+
+@pytest.mark.parametrize(
+    "code,error",
+    [
+        (400, BadRequest),
+        (401, Unauthorized),
+        (429, RateLimited),
+        (500, ServerError),
+        (503, ServerError),
+        (1200, BadRequest),  # task codes: content moderation and invalid parameters are final ...
+        (1401, BadRequest),
+        ("1401", BadRequest),
+        (5003, ServerError),  # ... internal/unavailable/timeout may be retried
+    ],
+)
+def test_envelope_code_other_than_200_in_an_http_200_is_an_error(client, mocked, code, error):
+    mocked.post(SUBMIT_URL, json={"code": code, "message": "refused inside the envelope", "data": None})
+
+    with pytest.raises(error) as caught:
+        client.submit("https://files.example/s.jpg", PARAMS)
+
+    assert "refused inside the envelope" in caught.value.message
+    assert caught.value.code == code
+    assert len(posts(mocked)) == 1
+
+
+def test_envelope_code_given_as_text_200_is_success(client, mocked):
+    mocked.post(SUBMIT_URL, json={"code": "200", "message": "success", "data": prediction()})
+
+    assert client.submit("https://files.example/s.jpg", PARAMS).id == "p1"
+
+
+def test_error_body_that_is_not_json_keeps_its_text(client, mocked):
+    mocked.post(SUBMIT_URL, status=502, body="<html>Bad gateway from the edge</html>", content_type="text/html")
+
+    with pytest.raises(ServerError) as caught:
+        client.submit("https://files.example/s.jpg", PARAMS)
+
+    assert "Bad gateway from the edge" in caught.value.message
+
+
+def test_submit_answered_200_with_a_non_json_body_is_ambiguous(client, mocked):
+    mocked.post(SUBMIT_URL, body="<html>oops</html>", content_type="text/html")
+
+    with pytest.raises(AmbiguousSubmit):
+        client.submit("https://files.example/s.jpg", PARAMS)
+    assert len(posts(mocked)) == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.ReadTimeout("read timed out"),
+        requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset by peer"))),
+    ],
+    ids=["read-timeout", "connection-dropped"],
+)
+def test_submit_without_an_answer_is_ambiguous_and_sent_once(client, mocked, failure):
+    mocked.post(SUBMIT_URL, body=failure)
+
+    with pytest.raises(AmbiguousSubmit):
+        client.submit("https://files.example/s.jpg", PARAMS)
+    assert len(posts(mocked)) == 1
+    assert client.requests_sent == 1
+
+
+def test_submit_answered_504_is_ambiguous_and_sent_once(client, mocked):
+    mocked.post(SUBMIT_URL, status=504, json={"code": 504, "message": "gateway timeout"})
+
+    with pytest.raises(AmbiguousSubmit) as caught:
+        client.submit("https://files.example/s.jpg", PARAMS)
+    assert caught.value.status == 504
+    assert len(posts(mocked)) == 1
+
+
+def test_submit_connect_timeout_is_a_plain_server_error(client, mocked):
+    mocked.post(SUBMIT_URL, body=requests.ConnectTimeout("connect timed out"))
+
+    with pytest.raises(ServerError) as caught:
+        client.submit("https://files.example/s.jpg", PARAMS)
+    assert not isinstance(caught.value, AmbiguousSubmit)
+    assert len(posts(mocked)) == 1
+
+
+def test_submit_to_an_unresolvable_host_is_a_plain_server_error(client, mocked):
+    """A name that does not resolve means nothing was sent: the job may safely go out again later."""
+    unresolved = NameResolutionError("api.wavespeed.test", None, socket.gaierror(-2, "Name or service not known"))
+    mocked.post(SUBMIT_URL, body=requests.ConnectionError(MaxRetryError(None, SUBMIT_URL, unresolved)))
+
+    with pytest.raises(ServerError) as caught:
+        client.submit("https://files.example/s.jpg", PARAMS)
+    assert not isinstance(caught.value, AmbiguousSubmit)
+
+
+def test_submit_to_a_closed_port_is_a_plain_server_error():
+    """A real refused connection (a local port nobody listens on), without `responses`."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = WaveSpeedClient(api_key=KEY, base_url=f"http://127.0.0.1:{port}", retry_backoff=0, timeout=(2, 2))
+
+    with pytest.raises(ServerError) as caught:
+        client.submit("https://files.example/s.jpg", PARAMS)
+    assert not isinstance(caught.value, AmbiguousSubmit)
+
+
+def test_submit_prediction_without_id_is_ambiguous(client, mocked):
+    mocked.post(SUBMIT_URL, json=envelope({"status": "created"}))
+
+    with pytest.raises(AmbiguousSubmit):
+        client.submit("https://files.example/s.jpg", PARAMS)
+
+
+# --- results ----------------------------------------------------------------------------------------
+
+
+def test_get_result_retries_429_5xx_and_malformed_then_succeeds(client, mocked):
+    mocked.get(RESULT_URL, status=429, json={"message": "too many requests", "error_code": 429})
+    mocked.get(RESULT_URL, status=503, json={"code": 503, "message": "unavailable"})
+    mocked.get(RESULT_URL, body="not json at all")
+    done = prediction(status="completed", outputs=["https://cdn.example/o.png"], has_nsfw_contents=[False])
+    mocked.get(RESULT_URL, json=envelope(done))
+
+    result = client.get_result("p1")
+
+    assert result.status == "completed"
+    assert result.outputs == ["https://cdn.example/o.png"]
+    assert len(mocked.calls) == 4
+    assert all(call.request.headers["Authorization"] == f"Bearer {KEY}" for call in mocked.calls)
+
+
+def test_get_result_retries_network_errors(client, mocked):
+    mocked.get(RESULT_URL, body=requests.ReadTimeout("slow"))
+    mocked.get(RESULT_URL, json=envelope(prediction(status="processing")))
+
+    assert client.get_result("p1").status == "processing"
+    assert len(mocked.calls) == 2
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_get_result_gives_up_after_the_retries(mocked, retries):
+    client = WaveSpeedClient(api_key=KEY, base_url=BASE, retry_backoff=0, retries=retries)
+    mocked.get(RESULT_URL, status=500, json={"code": 500, "message": "internal"})
+
+    with pytest.raises(ServerError, match="internal"):
+        client.get_result("p1")
+    assert len(mocked.calls) == retries + 1
+
+
+def test_get_result_gives_up_on_429(client, mocked):
+    mocked.get(RESULT_URL, status=429, json={"message": "slow down", "error_code": 429})
+
+    with pytest.raises(RateLimited):
+        client.get_result("p1")
+    assert len(mocked.calls) == 4
+
+
+@pytest.mark.parametrize("status,error", [(404, NotFound), (400, BadRequest), (401, Unauthorized)])
+def test_get_result_does_not_retry_final_answers(client, mocked, status, error):
+    mocked.get(RESULT_URL, status=status, json={"code": status, "message": "final"})
+
+    with pytest.raises(error):
+        client.get_result("p1")
+    assert len(mocked.calls) == 1
+
+
+def test_get_result_with_an_unknown_status_is_malformed(client, mocked):
+    mocked.get(RESULT_URL, json=envelope(prediction(status="exploded")))
+
+    with pytest.raises(MalformedResponse, match="exploded"):
+        client.get_result("p1")
+
+
+def test_get_result_envelope_without_data_is_malformed(client, mocked):
+    mocked.get(RESULT_URL, json={"code": 200, "message": "success", "data": None})
+
+    with pytest.raises(MalformedResponse):
+        client.get_result("p1")
+
+
+# --- prediction parsing ---------------------------------------------------------------------------
+
+
+def test_completed_prediction_is_read_whole():
+    data = prediction(
+        status="completed",
+        outputs=["https://cdn.example/a.jpg", "https://cdn.example/b.jpg"],
+        has_nsfw_contents=[False, True],
+        timings={"inference": 1234.7},
+    )
+
+    result = Prediction.from_data(data)
+
+    assert result.outputs == ["https://cdn.example/a.jpg", "https://cdn.example/b.jpg"]
+    assert result.has_nsfw_contents == [False, True]
+    assert result.inference_ms == 1234
+    assert result.error == ""
+
+
+def test_failed_prediction_keeps_error_and_code():
+    result = Prediction.from_data(prediction(status="failed", error="content moderation", code=1200))
+
+    assert result.status == "failed"
+    assert result.error == "content moderation"
+    assert result.error_code == "1200"
+    assert result.outputs == []
+
+
+@pytest.mark.parametrize("status", ["created", "processing", "completed", "failed"])
+def test_every_documented_status_is_accepted(status):
+    assert Prediction.from_data(prediction(status=status)).status == status
+
+
+def test_missing_timings_and_null_lists_are_empty():
+    data = {"id": "p1", "status": "processing", "outputs": None, "has_nsfw_contents": None}
+
+    result = Prediction.from_data(data)
+
+    assert (result.outputs, result.has_nsfw_contents, result.inference_ms) == ([], [], None)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        prediction(status="queued-forever"),
+        {"status": "created"},
+        {"id": "p1"},
+        prediction(timings={"inference": "fast"}),
+        prediction(timings="soon"),
+    ],
+    ids=["unknown-status", "no-id", "no-status", "text-inference", "timings-not-object"],
+)
+def test_unreadable_predictions_are_malformed(data):
+    with pytest.raises(MalformedResponse):
+        Prediction.from_data(data)
+
+
+# --- media, delete, balance, webhook secret --------------------------------------------------------
+
+
+def test_upload_media_sends_multipart_field_file_and_returns_download_url(client, mocked):
+    url = f"{BASE}/api/v3/media/upload/binary"
+    data = {"type": "image", "download_url": "https://files.example/u/abc.png", "filename": "abc.png", "size": 8}
+    mocked.post(url, json=envelope(data))
+
+    assert client.upload_media("abc.png", b"\x89PNG1234", "image/png") == "https://files.example/u/abc.png"
+    request = mocked.calls[0].request
+    assert request.headers["Content-Type"].startswith("multipart/form-data")
+    assert b'name="file"; filename="abc.png"' in request.body
+    assert b"Content-Type: image/png" in request.body
+    assert b"\x89PNG1234" in request.body
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_upload_media_retries_5xx(client, mocked):
+    url = f"{BASE}/api/v3/media/upload/binary"
+    mocked.post(url, status=502, body="bad gateway")
+    mocked.post(url, json=envelope({"download_url": "https://files.example/u/x.jpg"}))
+
+    assert client.upload_media("x.jpg", b"bytes", "image/jpeg") == "https://files.example/u/x.jpg"
+    assert len(mocked.calls) == 2
+
+
+def test_upload_media_without_download_url_is_malformed(client, mocked):
+    mocked.post(f"{BASE}/api/v3/media/upload/binary", json=envelope({"type": "image"}))
+
+    with pytest.raises(MalformedResponse):
+        client.upload_media("x.jpg", b"bytes", "image/jpeg")
+
+
+def test_upload_media_too_large_is_a_bad_request(client, mocked):
+    mocked.post(f"{BASE}/api/v3/media/upload/binary", status=400, json={"code": 400, "message": "file too large"})
+
+    with pytest.raises(BadRequest, match="file too large"):
+        client.upload_media("x.jpg", b"bytes", "image/jpeg")
+    assert len(mocked.calls) == 1
+
+
+def test_delete_prediction(client, mocked):
+    mocked.delete(f"{BASE}/api/v3/predictions/p1", json=envelope({"status": "deleted"}))
+
+    assert client.delete_prediction("p1") == "deleted"
+    assert mocked.calls[0].request.method == "DELETE"
+
+
+def test_delete_of_a_prediction_already_gone_counts_as_deleted(client, mocked):
+    mocked.delete(f"{BASE}/api/v3/predictions/p1", status=404, json={"code": 404, "message": "not found"})
+
+    assert client.delete_prediction("p1") == "deleted"
+    assert len(mocked.calls) == 1
+
+
+def test_delete_retries_5xx(client, mocked):
+    mocked.delete(f"{BASE}/api/v3/predictions/p1", status=500, json={"code": 500, "message": "oops"})
+    mocked.delete(f"{BASE}/api/v3/predictions/p1", json=envelope({"status": "deleted"}))
+
+    assert client.delete_prediction("p1") == "deleted"
+    assert len(mocked.calls) == 2
+
+
+def test_balance(client, mocked):
+    mocked.get(f"{BASE}/api/v3/balance", json=envelope({"balance": 12.5}))
+
+    assert client.balance() == 12.5
+    assert mocked.calls[0].request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_balance_without_a_number_is_malformed(client, mocked):
+    mocked.get(f"{BASE}/api/v3/balance", json=envelope({"currency": "USD"}))
+
+    with pytest.raises(MalformedResponse):
+        client.balance()
+
+
+def test_balance_with_an_unfunded_key_is_unauthorized(client, mocked):
+    mocked.get(f"{BASE}/api/v3/balance", status=401, json={"message": "top up first", "error_code": 401})
+
+    with pytest.raises(Unauthorized, match="top up first"):
+        client.balance()
+
+
+def test_webhook_secret(client, mocked):
+    mocked.get(f"{BASE}/api/v3/webhook/secret", json=envelope({"secret": "whsec_abc123"}))
+
+    assert client.webhook_secret() == "whsec_abc123"
+
+
+def test_webhook_secret_missing_is_malformed(client, mocked):
+    mocked.get(f"{BASE}/api/v3/webhook/secret", json=envelope({}))
+
+    with pytest.raises(MalformedResponse):
+        client.webhook_secret()
+
+
+# --- downloads ------------------------------------------------------------------------------------
+
+
+def test_download_from_wavespeed_itself_sends_the_key(client, mocked):
+    url = f"{BASE}/outputs/p1/0.png"
+    mocked.get(url, body=b"png-bytes")
+
+    assert client.download(url) == b"png-bytes"
+    assert mocked.calls[0].request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_download_from_a_foreign_cdn_never_sends_the_key(client, mocked):
+    url = "https://cdn.elsewhere.example/outputs/p1/0.png"
+    mocked.get(url, body=b"png-bytes")
+
+    assert client.download(url) == b"png-bytes"
+    assert "Authorization" not in mocked.calls[0].request.headers
+
+
+def test_download_from_a_lookalike_host_never_sends_the_key(client, mocked):
+    url = "https://api.wavespeed.test.evil.example/o.png"
+    mocked.get(url, body=b"x")
+
+    client.download(url)
+    assert "Authorization" not in mocked.calls[0].request.headers
+
+
+def test_download_redirected_to_a_cdn_drops_the_key(client, mocked):
+    mocked.get(f"{BASE}/o/0.png", status=302, headers={"Location": "https://cdn.elsewhere.example/0.png"})
+    mocked.get("https://cdn.elsewhere.example/0.png", body=b"png-bytes")
+
+    assert client.download(f"{BASE}/o/0.png") == b"png-bytes"
+    assert [call.request.url for call in mocked.calls][-1] == "https://cdn.elsewhere.example/0.png"
+    assert "Authorization" not in mocked.calls[-1].request.headers
+
+
+def test_download_over_the_size_cap_is_refused_without_retrying(client, mocked, monkeypatch):
+    monkeypatch.setattr(wavespeed, "MAX_DOWNLOAD_BYTES", 1000)
+    url = "https://cdn.example/huge.png"
+    mocked.get(url, body=b"x" * 1001)
+
+    with pytest.raises(BadRequest, match="download limit"):
+        client.download(url)
+    assert len(mocked.calls) == 1
+
+
+def test_download_at_the_size_cap_is_accepted(client, mocked, monkeypatch):
+    monkeypatch.setattr(wavespeed, "MAX_DOWNLOAD_BYTES", 1000)
+    mocked.get("https://cdn.example/ok.png", body=b"x" * 1000)
+
+    assert len(client.download("https://cdn.example/ok.png")) == 1000
+
+
+def test_download_retries_errors_then_succeeds(client, mocked):
+    url = "https://cdn.example/o.png"
+    mocked.get(url, status=503, body="busy")
+    mocked.get(url, body=requests.ConnectionError("reset"))
+    mocked.get(url, status=404, body="not yet")
+    mocked.get(url, body=b"finally")
+
+    assert client.download(url) == b"finally"
+    assert len(mocked.calls) == 4
+
+
+def test_download_gives_up_after_the_retries(client, mocked):
+    url = "https://cdn.example/o.png"
+    mocked.get(url, status=500, body="broken")
+
+    with pytest.raises(ServerError):
+        client.download(url)
+    assert len(mocked.calls) == 4
+
+
+# --- secrets --------------------------------------------------------------------------------------
+
+
+def test_the_key_never_appears_in_errors_or_logs(client, mocked, caplog):
+    caplog.set_level(logging.DEBUG, logger="variations.wavespeed")
+    mocked.get(RESULT_URL, status=503, json={"code": 503, "message": "unavailable"})
+    mocked.post(SUBMIT_URL, body=requests.ReadTimeout("timed out"))
+
+    with pytest.raises(ServerError) as poll_error:
+        client.get_result("p1")
+    with pytest.raises(AmbiguousSubmit) as submit_error:
+        client.submit("https://files.example/s.jpg", PARAMS)
+
+    assert "retrying" in caplog.text  # the retries were logged ...
+    assert KEY not in caplog.text  # ... without the key
+    assert KEY not in str(poll_error.value) and KEY not in str(submit_error.value)
