@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 SIDE_MIN, SIDE_MAX = 256, 1536
 SEED_MAX = 2_147_483_647
-SIZE_PATTERN = re.compile(r"^(\d{3,4})\*(\d{3,4})$")
+SIZE_PATTERN = re.compile(r"^([0-9]{3,4})\*([0-9]{3,4})$")
 
 DEFAULTS = {
     "size": "1024*1024",
@@ -46,10 +46,10 @@ class VariationParams(BaseModel):
         match = SIZE_PATTERN.match(value.strip())
         if not match:
             raise ValueError("size must look like 1024*1024 (width*height)")
-        for side in map(int, match.groups()):
-            if not SIDE_MIN <= side <= SIDE_MAX:
-                raise ValueError(f"each side must be between {SIDE_MIN} and {SIDE_MAX} pixels")
-        return value.strip()
+        width, height = map(int, match.groups())
+        if not (SIDE_MIN <= width <= SIDE_MAX and SIDE_MIN <= height <= SIDE_MAX):
+            raise ValueError(f"each side must be between {SIDE_MIN} and {SIDE_MAX} pixels")
+        return f"{width}*{height}"
 
     def resolved(self):
         """The parameters with a concrete seed, as stored on the job and sent to WaveSpeed."""
@@ -63,7 +63,7 @@ def errors_by_field(error_list):
     """Pydantic's error list as {field: [message]}, the shape the API and the forms show."""
     errors = {}
     for item in error_list:
-        field = ".".join(str(part) for part in item["loc"] if part not in ("body", "payload")) or "__all__"
+        field = ".".join(str(part) for part in item["loc"]) or "__all__"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field"
@@ -80,15 +80,17 @@ def validate(data):
 
 
 def size_presets(width, height):
-    """Sizes that keep a source's aspect ratio, from small to the largest WaveSpeed allows."""
-    ratio = width / height
+    """Sizes that keep a source's aspect ratio, from small to the largest WaveSpeed allows.
+
+    A size whose short side would fall under SIDE_MIN is left out, since clamping it would change
+    the ratio; a source longer than 6:1 gets only the closest size there is.
+    """
+    ratio = max(width, height) / min(width, height)
     presets = []
-    for long_side in (512, 768, 1024, 1280, 1536):
-        if ratio >= 1:
-            w, h = long_side, round(long_side / ratio / 16) * 16
-        else:
-            w, h = round(long_side * ratio / 16) * 16, long_side
-        w, h = max(SIDE_MIN, min(SIDE_MAX, w)), max(SIDE_MIN, min(SIDE_MAX, h))
-        if f"{w}*{h}" not in presets:
-            presets.append(f"{w}*{h}")
-    return presets
+    for long_side in (512, 768, 1024, 1280, SIDE_MAX):
+        short_side = round(long_side / ratio / 16) * 16
+        if short_side >= SIDE_MIN:
+            presets.append((long_side, short_side))
+    if not presets:
+        presets.append((SIDE_MAX, SIDE_MIN))
+    return [f"{long}*{short}" if width >= height else f"{short}*{long}" for long, short in presets]
