@@ -37,9 +37,24 @@ api = NinjaAPI(
 )
 
 
+def without_param_source(loc):
+    """ninja's error location as the field a client sent: ("body", "payload", "seed") → ("seed",).
+
+    ninja puts where a value came from first (body, query, path, file ...) and, for a body schema,
+    the view's parameter name next; neither means anything to the client.
+    """
+    source, *rest = loc or ("",)
+    if source == "body":
+        return tuple(rest[1:])
+    if source in ("query", "path", "file", "form", "header", "cookie"):
+        return tuple(rest)
+    return tuple(loc)
+
+
 @api.exception_handler(ValidationError)
 def validation_failed(request, exc):
-    return api.create_response(request, {"errors": errors_by_field(exc.errors)}, status=400)
+    errors = [{**error, "loc": without_param_source(error["loc"])} for error in exc.errors]
+    return api.create_response(request, {"errors": errors_by_field(errors)}, status=400)
 
 
 class ErrorsOut(Schema):

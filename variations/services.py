@@ -20,14 +20,22 @@ class UploadRejected(ValueError):
     """An upload this app will not keep; the message is for the person who sent it."""
 
 
+def size_text(byte_count):
+    """A size as a person reads it: 20 MB, 4.9 KB, 300 bytes."""
+    for unit, size in (("MB", 2**20), ("KB", 2**10)):
+        if byte_count >= size:
+            return f"{byte_count / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{byte_count} bytes"
+
+
 def read_upload(uploaded_file):
     """The bytes of an uploaded file, refusing one over the size limit before reading it whole."""
     limit = settings.FLUXSITE_MAX_UPLOAD_BYTES
     if uploaded_file.size is not None and uploaded_file.size > limit:
-        raise UploadRejected(f"The file is {uploaded_file.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")
+        raise UploadRejected(f"The file is {size_text(uploaded_file.size)}, over the {size_text(limit)} limit.")
     data = uploaded_file.read(limit + 1)
     if len(data) > limit:
-        raise UploadRejected(f"The file is larger than the {limit / 1e6:.0f} MB limit.")
+        raise UploadRejected(f"The file is larger than the {size_text(limit)} limit.")
     return data
 
 

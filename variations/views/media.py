@@ -15,9 +15,9 @@ def requester(request):
     """The signed-in user, or the owner of a valid `Authorization: Bearer` token, or None."""
     if request.user.is_authenticated:
         return request.user
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        return BearerToken().authenticate(request, header.removeprefix("Bearer ").strip())
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():  # the scheme is case-insensitive, as in the API
+        return BearerToken().authenticate(request, token.strip())
     return None
 
 
