@@ -3,9 +3,16 @@
 Every setting has a safe default; the README lists them all.
 """
 
+import ipaddress
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from fluxsite.logformats import LOG_FORMATS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,6 +71,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /metrics, answered before host checks and the HTTPS redirect (probes use plain HTTP and IPs).
+    "variations.views.ops.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -92,19 +101,45 @@ TEMPLATES = [
     },
 ]
 
-# SQLite settings that keep a web process and workers from hitting "database is locked":
-# writers take the lock up front (IMMEDIATE) and WAL lets readers go on beside a writer.
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": DATA_DIR / "db.sqlite3",
-        "OPTIONS": {
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
+# DATABASE_URL (PostgreSQL: postgres://user:password@host:5432/name) for several hosts; unset, SQLite in
+# the data directory. SQLite settings that keep a web process and workers from hitting "database is
+# locked": writers take the lock up front (IMMEDIATE) and WAL lets readers go on beside a writer.
+DATABASE_URL = env("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=envint("FLUXSITE_DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        )
     }
-}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+
+# REDIS_URL (redis://host:6379/0) moves the django-q2 broker and the cache to Redis; unset, the broker
+# is the database (ORM) and the cache lives in each process. FLUXSITE_QUEUE_NAME names the queue and
+# prefixes every Redis key, so several sites can share one Redis.
+REDIS_URL = env("REDIS_URL")
+FLUXSITE_QUEUE_NAME = env("FLUXSITE_QUEUE_NAME", "fluxsite")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": FLUXSITE_QUEUE_NAME,
+            "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
+        }
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
@@ -124,8 +159,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
+# The Docker image collects static files at build time into its own folder (FLUXSITE_STATIC_ROOT).
+STATIC_ROOT = Path(env("FLUXSITE_STATIC_ROOT", str(DATA_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 
 # Media are private: they are served only through views that check access (variations.views.media).
@@ -135,6 +171,29 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# S3-compatible object storage (AWS S3, MinIO, ...) for sources, outputs and thumbnails when a bucket is
+# set. The bucket stays private: the media views check access, then redirect to a URL signed for
+# FLUXSITE_S3_URL_SECONDS. Without keys, boto3 finds credentials itself (instance role, AWS_* variables).
+FLUXSITE_S3_BUCKET = env("FLUXSITE_S3_BUCKET")
+if FLUXSITE_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": FLUXSITE_S3_BUCKET,
+            "endpoint_url": env("FLUXSITE_S3_ENDPOINT_URL") or None,
+            "region_name": env("FLUXSITE_S3_REGION") or None,
+            "access_key": env("FLUXSITE_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env("FLUXSITE_S3_SECRET_ACCESS_KEY") or None,
+            "location": env("FLUXSITE_S3_PREFIX").strip("/"),
+            "addressing_style": env("FLUXSITE_S3_ADDRESSING_STYLE") or None,  # "path" for most MinIO setups
+            "signature_version": "s3v4",
+            "default_acl": None,  # objects inherit the private bucket's policy
+            "querystring_auth": True,
+            "querystring_expire": envint("FLUXSITE_S3_URL_SECONDS", 300),
+            "file_overwrite": True,  # names are content hashes and job ids: the same name is the same file
+            "object_parameters": {"CacheControl": "private, max-age=86400"},
+        },
+    }
 
 # Uploads: WaveSpeed takes images up to 20 MB; larger pixel counts are refused as decompression bombs.
 FLUXSITE_MAX_UPLOAD_BYTES = envint("FLUXSITE_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
@@ -164,8 +223,8 @@ FLUXSITE_DISPATCH_THREADS = envint("FLUXSITE_DISPATCH_THREADS", max(8, min(64, 2
 FLUXSITE_WEBHOOK_ALLOW_HTTP = envbool("FLUXSITE_WEBHOOK_ALLOW_HTTP")
 
 Q_CLUSTER = {
-    "name": "fluxsite",
-    "orm": "default",
+    "name": FLUXSITE_QUEUE_NAME,
+    **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
     "workers": envint("FLUXSITE_WORKERS", 2),
     "timeout": FLUXSITE_DISPATCH_SECONDS + 60,
     "retry": FLUXSITE_DISPATCH_SECONDS + 120,
@@ -177,11 +236,18 @@ Q_CLUSTER = {
     "label": "Worker",
 }
 
+# Logs go to stdout: plain lines for a terminal, or one JSON object per line (FLUXSITE_LOG_FORMAT=json,
+# the Docker image's default) for a log collector.
+FLUXSITE_LOG_FORMAT = env("FLUXSITE_LOG_FORMAT", "plain")
+if FLUXSITE_LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"FLUXSITE_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {FLUXSITE_LOG_FORMAT: LOG_FORMATS[FLUXSITE_LOG_FORMAT]},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": FLUXSITE_LOG_FORMAT, "stream": "ext://sys.stdout"}
+    },
     "root": {"handlers": ["console"], "level": env("FLUXSITE_LOG_LEVEL", "INFO")},
     "loggers": {"django_q": {"level": "WARNING"}},
 }
@@ -192,3 +258,32 @@ FLUXSITE_SENDFILE_HEADER = env("FLUXSITE_SENDFILE_HEADER")
 FLUXSITE_SENDFILE_PREFIX = env("FLUXSITE_SENDFILE_PREFIX", "/protected-media/")
 # Normally fetched from WaveSpeed (GET /api/v3/webhook/secret); set it to skip that call.
 WAVESPEED_WEBHOOK_SECRET = env("WAVESPEED_WEBHOOK_SECRET")
+
+# Production behind a TLS-terminating proxy (nginx, Caddy, a load balancer) that sets X-Forwarded-Proto.
+# Only with it on are cookies marked Secure and HSTS sent: plain-HTTP local runs keep working.
+FLUXSITE_BEHIND_HTTPS_PROXY = envbool("FLUXSITE_BEHIND_HTTPS_PROXY")
+if not CSRF_TRUSTED_ORIGINS and FLUXSITE_PUBLIC_URL.startswith("https://"):
+    CSRF_TRUSTED_ORIGINS = [FLUXSITE_PUBLIC_URL]
+if FLUXSITE_BEHIND_HTTPS_PROXY and not DEBUG:
+    if not env("DJANGO_ALLOWED_HOSTS"):
+        raise ImproperlyConfigured("Behind an HTTPS proxy, set DJANGO_ALLOWED_HOSTS to the site's host names.")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = envint("FLUXSITE_HSTS_SECONDS", 30 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("FLUXSITE_HSTS_INCLUDE_SUBDOMAINS")
+
+# /metrics answers a scraper that sends `Authorization: Bearer <FLUXSITE_METRICS_TOKEN>` or comes from one
+# of FLUXSITE_METRICS_ALLOWED_NETWORKS (comma-separated, e.g. 10.0.0.0/8); with neither set it is off.
+FLUXSITE_METRICS_TOKEN = env("FLUXSITE_METRICS_TOKEN")
+FLUXSITE_METRICS_ALLOWED_NETWORKS = [
+    ipaddress.ip_network(net.strip(), strict=False)
+    for net in env("FLUXSITE_METRICS_ALLOWED_NETWORKS").split(",")
+    if net.strip()
+]
+
+# Estimated WaveSpeed spending (variations.costs): prices are cached this long; with a monthly budget
+# (USD, 0 = none) jobs that would go over it are not sent and say why.
+FLUXSITE_PRICE_CACHE_SECONDS = envint("FLUXSITE_PRICE_CACHE_SECONDS", 3600)
+FLUXSITE_MONTHLY_BUDGET_USD = Decimal(env("FLUXSITE_MONTHLY_BUDGET_USD", "0") or "0")

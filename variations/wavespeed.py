@@ -4,13 +4,19 @@ The rules follow WaveSpeed's official clients: result GETs are retried on 429/5x
 a submit POST is never re-sent once it may have reached WaveSpeed.
 """
 
+import hashlib
+import json
 import logging
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from urllib3.exceptions import NewConnectionError
 
 log = logging.getLogger(__name__)
@@ -20,42 +26,75 @@ SUBMIT_PATH = f"/api/v3/{MODEL_ID}"
 MAX_DOWNLOAD_BYTES = 60 * 1024 * 1024
 
 
+_error_tally = Counter()
+_error_tally_lock = threading.Lock()
+
+
+def take_error_tally():
+    """The errors this process met since the last call, {kind: count} (variations.metrics keeps the totals)."""
+    with _error_tally_lock:
+        tally = dict(_error_tally)
+        _error_tally.clear()
+    return tally
+
+
 class WaveSpeedError(Exception):
-    """Base of every error this module raises. `status` is the HTTP status (None if no answer)."""
+    """Base of every error this module raises. `status` is the HTTP status (None if no answer).
+
+    Every error is tallied by `kind` when made, retried ones included, for the metrics.
+    """
+
+    kind = "error"
 
     def __init__(self, message, status=None, code=None):
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        with _error_tally_lock:
+            _error_tally[self.kind] += 1
 
 
 class Unauthorized(WaveSpeedError):
     """401: the key is wrong or the account has never been topped up."""
 
+    kind = "unauthorized"
+
 
 class BadRequest(WaveSpeedError):
     """400 (or another 4xx): WaveSpeed refused the request as it stands; sending it again will not help."""
+
+    kind = "bad_request"
 
 
 class NotFound(WaveSpeedError):
     """404: no such prediction (deleted after 7 days, or never made)."""
 
+    kind = "not_found"
+
 
 class RateLimited(WaveSpeedError):
     """429: too many requests or too many tasks at once; wait and try again."""
+
+    kind = "rate_limited"
 
 
 class ServerError(WaveSpeedError):
     """5xx, a dropped connection or a timeout on a call that is safe to repeat."""
 
+    kind = "server_error"
+
 
 class MalformedResponse(WaveSpeedError):
     """WaveSpeed answered 2xx with a body this client cannot read."""
 
+    kind = "malformed_response"
+
 
 class AmbiguousSubmit(WaveSpeedError):
     """The submit POST may have reached WaveSpeed but no answer came: the task may exist and be charged."""
+
+    kind = "submit_ambiguous"
 
 
 @dataclass
@@ -255,6 +294,34 @@ class WaveSpeedClient:
                 raise MalformedResponse("balance answered without a number") from exc
 
         return self._with_retries(call)
+
+    def price(self, params):
+        """WaveSpeed's price in USD (a Decimal) for one run with `params`; cached, as prices change rarely."""
+        inputs = {name: value for name, value in params.items() if name != "seed"}
+        key = "wavespeed-price:" + hashlib.sha256(json.dumps([self.base_url, MODEL_ID, inputs], sort_keys=True).encode()).hexdigest()
+        price = cache.get(key)
+        if price is not None:
+            return price
+
+        def call():
+            response = self._request("POST", "/api/v3/model/price", json={"model_id": MODEL_ID, "inputs": inputs})
+            _raise_for_status(response)
+            try:
+                body = response.json()
+            except ValueError as exc:
+                raise MalformedResponse("price answered with a body that is not JSON") from exc
+            data = _envelope_data(response) if isinstance(body, dict) and "data" in body else body
+            try:
+                value = Decimal(str(data["price"]))
+            except (KeyError, TypeError, InvalidOperation) as exc:
+                raise MalformedResponse("price answered without a number") from exc
+            if not value.is_finite() or value < 0:
+                raise MalformedResponse(f"price answered {value}")
+            return value
+
+        price = self._with_retries(call)
+        cache.set(key, price, settings.FLUXSITE_PRICE_CACHE_SECONDS)
+        return price
 
     def webhook_secret(self):
         def call():

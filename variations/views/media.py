@@ -1,7 +1,8 @@
 """Media files, served only to whoever may see them: never from a public /media/ folder."""
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpResponse
+from django.core.files.storage import FileSystemStorage
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
@@ -22,7 +23,14 @@ def requester(request):
 
 
 def send_file(field, content_type, download_name=None):
-    """Stream a stored file; with FLUXSITE_SENDFILE_HEADER set, hand it to the front proxy instead."""
+    """Send a stored file to someone the view has let in.
+
+    Local storage: stream it, or with FLUXSITE_SENDFILE_HEADER set hand it to the front proxy.
+    Object storage (S3): redirect to a URL signed for FLUXSITE_S3_URL_SECONDS, so the bytes go
+    straight from the private bucket to this one person and never through the app.
+    """
+    if not isinstance(field.storage, FileSystemStorage):
+        return redirect_to_signed_url(field, content_type, download_name)
     header = settings.FLUXSITE_SENDFILE_HEADER
     if header:
         response = HttpResponse(content_type=content_type)
@@ -33,9 +41,23 @@ def send_file(field, content_type, download_name=None):
         except FileNotFoundError:
             raise Http404("The file is missing from storage.") from None
     if download_name:
-        response["Content-Disposition"] = f'attachment; filename="{download_name}"'
+        response["Content-Disposition"] = attachment(download_name)
     response["Cache-Control"] = "private, max-age=86400"
     response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def attachment(download_name):
+    return f'attachment; filename="{download_name}"'
+
+
+def redirect_to_signed_url(field, content_type, download_name):
+    parameters = {"ResponseContentType": content_type}
+    if download_name:
+        parameters["ResponseContentDisposition"] = attachment(download_name)
+    response = HttpResponseRedirect(field.storage.url(field.name, parameters=parameters))
+    # The browser may reuse the redirect (and the image behind it) while the signature is still good.
+    response["Cache-Control"] = f"private, max-age={getattr(field.storage, 'querystring_expire', 0) // 2}"
     return response
 
 
