@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from tests.conftest import make_image
 from variations import dispatcher, images, services
-from variations.models import ApiKeyRefusal, DispatcherLease, Output, Status, Variation
+from variations.models import MAX_SUBMIT_ATTEMPTS, ApiKeyRefusal, DispatcherLease, Output, Status, Variation
 from variations.params import VariationParams
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +21,7 @@ def wavespeed(settings, simulator):
     settings.WAVESPEED_BASE_URL = simulator.base_url
     settings.WAVESPEED_MAX_CONCURRENCY = 3
     settings.WAVESPEED_MAX_PER_MINUTE = 0
+    settings.FLUXSITE_SUBMIT_SETTLE_SECONDS = 0
     simulator.config.per_minute = 0
     return simulator
 
@@ -160,8 +161,8 @@ def test_retryable_task_failures_are_sent_again_a_few_times(wavespeed, source, a
 
     job.refresh_from_db()
     assert job.status == Status.FAILED and job.error_code == "5003"
-    assert job.submit_attempts == dispatcher.MAX_SUBMIT_ATTEMPTS
-    assert wavespeed.stats()["submits"] == dispatcher.MAX_SUBMIT_ATTEMPTS
+    assert job.submit_attempts == MAX_SUBMIT_ATTEMPTS
+    assert wavespeed.stats()["submits"] == MAX_SUBMIT_ATTEMPTS
 
 
 def test_transient_poll_and_download_errors_are_retried(wavespeed, source, alice, settings):
@@ -223,15 +224,49 @@ def test_cancelling_a_running_job_deletes_the_prediction(wavespeed, source, alic
     assert wavespeed.stats()["deletes"] == 1
 
 
-def test_a_job_left_mid_submit_is_never_sent_again(wavespeed, source, alice):
-    job = queue(source, alice)[0]
-    job.move_to(Status.SUBMITTING)  # a dispatcher died between claiming and hearing back
+def left_mid_submit(job):
+    """As a dispatcher that died between claiming a job and hearing WaveSpeed's answer leaves it."""
+    job.move_to(Status.SUBMITTING, submitted_at=timezone.now(), submit_attempts=1)
+    return job
+
+
+def test_a_submit_that_never_reached_wavespeed_is_sent_again(wavespeed, source, alice):
+    job = left_mid_submit(queue(source, alice)[0])
 
     run()
 
     job.refresh_from_db()
-    assert job.status == Status.FAILED and job.error_code == "submit_ambiguous"
-    assert wavespeed.stats()["submit_requests"] == 0
+    assert job.status == Status.COMPLETED
+    assert wavespeed.stats()["submits"] == 1
+
+
+def test_a_submit_that_reached_wavespeed_is_followed_not_sent_again(wavespeed, source, alice):
+    job = left_mid_submit(queue(source, alice)[0])
+    client = dispatcher.Dispatcher("dead").client()
+    url = client.upload_media("s.jpg", job.source.image.read(), "image/jpeg")
+    landed = client.submit(url, job.params())  # the POST arrived; its answer was lost
+
+    run()
+
+    job.refresh_from_db()
+    assert job.status == Status.COMPLETED
+    assert job.prediction_id == landed.id
+    assert wavespeed.stats()["submits"] == 1
+
+
+def test_submits_that_cannot_be_told_apart_fail_as_ambiguous(wavespeed, source, alice):
+    jobs = [left_mid_submit(job) for job in queue(source, alice, count=2)]
+    client = dispatcher.Dispatcher("dead").client()
+    url = client.upload_media("s.jpg", source.image.read(), "image/jpeg")
+    for job in jobs:
+        client.submit(url, job.params())
+
+    run()
+
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == Status.FAILED and job.error_code == "submit_ambiguous"
+    assert wavespeed.stats()["submits"] == 2
 
 
 def test_a_restarted_dispatcher_carries_on_jobs_where_they_were(wavespeed, source, alice):
@@ -246,7 +281,7 @@ def test_a_restarted_dispatcher_carries_on_jobs_where_they_were(wavespeed, sourc
     storing.refresh_from_db()
     time.sleep(0.4)
     prediction = first.client().get_result(storing.prediction_id)
-    dispatcher.apply_prediction(storing, prediction)
+    storing.record_result(prediction)
     done = dispatcher.Dispatcher("half")
     stored, _ = done.do_store(Variation.objects.select_related("source").get(pk=storing.pk), set())
     Output.objects.bulk_create(stored[:1])  # died after storing one of two outputs

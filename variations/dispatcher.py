@@ -8,24 +8,21 @@ job stands, so a dispatcher that dies is replaced by the next one to take the le
 every job on from there.
 """
 
+import functools
 import logging
 import os
 import socket
-import statistics
 import threading
 import time
 import uuid
-from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from . import images, wavespeed
+from . import costs, images, metrics, models, outputs, reconcile, wavespeed
 from .models import (
     IN_FLIGHT_STATUSES,
     ApiKeyRefusal,
@@ -36,17 +33,14 @@ from .models import (
     Status,
     Variation,
     key_fingerprint,
-    output_path,
-    output_thumbnail_path,
 )
+
+from .timing import PollTiming
 
 log = logging.getLogger(__name__)
 
 TICK = 0.1  # seconds between looks at the database while work is under way
-RETRYABLE_TASK_CODES = {"5000", "5003", "5004"}  # WaveSpeed: internal/unavailable/timeout, refunded
-MAX_SUBMIT_ATTEMPTS = 3
 MAX_STORE_ATTEMPTS = 5
-FIRST_POLL_UNKNOWN = 1.0  # seconds to the first poll until recent jobs tell how long one takes
 KEY_RECHECK_SECONDS = 60
 
 
@@ -61,11 +55,6 @@ def wake_dispatcher():
     if DispatcherLease.is_live():
         return
     async_task("variations.tasks.dispatch", task_name=f"dispatch-{uuid.uuid4().hex[:8]}")
-
-
-def work_units(job):
-    """How much computing a job asks for, relative to one 1024*1024 image at 28 steps."""
-    return job.num_inference_steps / 28 * job.num_images * job.width * job.height / (1024 * 1024)
 
 
 class UploadFailed(Exception):
@@ -93,12 +82,15 @@ class Dispatcher:
         self.futures = {}  # Future -> (on_done, job)
         self.busy = set()  # ids of jobs with work in the pool
         self.submit_paused_until = 0.0
+        self.submitting = set()  # ids of jobs whose submit POST is under way
+        self.next_reconcile = 0.0
         self.submit_backoff = 1.0
         self.delete_retry_at = {}
         self.upload_locks = {}
         self.uploaded_urls = {}  # source id -> URL uploaded by this dispatcher (also saved on the Source)
         self.key_refused = False
-        self.seconds_per_unit = deque(maxlen=20)
+        recent = Variation.objects.filter(status=Status.COMPLETED, inference_ms__isnull=False).order_by("-completed_at")
+        self.timing = PollTiming(reversed(recent[:20]))
         self.renewed_at = time.monotonic()
 
     # --- the loop -------------------------------------------------------------------------------
@@ -106,8 +98,7 @@ class Dispatcher:
     def run(self, seconds):
         """Work until nothing is left or `seconds` have passed."""
         deadline = time.monotonic() + seconds
-        self.recover_abandoned_submits()
-        self.learn_from_history()
+        self.forget_lost_cancels()
         self.check_key()
         try:
             while True:
@@ -117,6 +108,7 @@ class Dispatcher:
                         log.warning("dispatcher lease lost; stopping")
                         deadline = now
                     self.renewed_at = now
+                    metrics.record_wavespeed_errors()
                 self.collect()
                 if now < deadline:
                     self.send_deletes()
@@ -124,6 +116,7 @@ class Dispatcher:
                     self.submit_queued()
                     self.poll_due()
                     self.store_finished()
+                    self.reconcile_submits()
                 if not self.futures and (now >= deadline or not self.has_work()):
                     break
                 if self.futures:
@@ -133,6 +126,7 @@ class Dispatcher:
         finally:
             self.pool.shutdown(wait=True)
             self.collect()
+            metrics.record_wavespeed_errors()
 
     def launch(self, work, on_done, job, *args):
         self.busy.add(job.pk)
@@ -157,37 +151,9 @@ class Dispatcher:
 
     # --- start-up ---------------------------------------------------------------------------------
 
-    def recover_abandoned_submits(self):
-        """Jobs a dead dispatcher left mid-submit: WaveSpeed may have them, so they are never re-sent."""
-        for job in Variation.objects.filter(status=Status.SUBMITTING):
-            job.move_to(
-                Status.FAILED,
-                error_code=ErrorCode.SUBMIT_AMBIGUOUS,
-                error=(
-                    "The worker stopped while submitting this job. WaveSpeed may have the prediction "
-                    "(and charged it), so it was not sent again: retry the job to run it."
-                ),
-            )
-        # A cancel that came while the submit was under way, and whose prediction id never came back.
+    def forget_lost_cancels(self):
+        """A cancel that came while a dead dispatcher's submit was under way: no prediction id to delete."""
         Variation.objects.filter(delete_pending=True, prediction_id="").update(delete_pending=False)
-
-    def learn_from_history(self):
-        recent = (
-            Variation.objects.filter(status=Status.COMPLETED, inference_ms__isnull=False)
-            .order_by("-completed_at")[:20]
-        )
-        for job in reversed(recent):
-            self.learn(job, job.inference_ms)
-
-    def learn(self, job, inference_ms):
-        if inference_ms:
-            self.seconds_per_unit.append(inference_ms / 1000 / max(work_units(job), 0.01))
-
-    def expected_seconds(self, job):
-        """How long the job should take at WaveSpeed, learned from recent ones (None until there are some)."""
-        if not self.seconds_per_unit:
-            return None
-        return min(max(statistics.median(self.seconds_per_unit) * work_units(job), 0.3), 300)
 
     def check_key(self):
         """Refuse to submit with a key WaveSpeed refused, until it works again (checked each minute)."""
@@ -220,6 +186,7 @@ class Dispatcher:
             return
         in_flight = Variation.objects.filter(Q(status__in=IN_FLIGHT_STATUSES) | Q(delete_pending=True)).count()
         free = settings.WAVESPEED_MAX_CONCURRENCY - in_flight
+        free = min(free, settings.FLUXSITE_SUBMIT_PARALLELISM - len(self.submitting))
         if free <= 0:
             return
         per_minute = settings.WAVESPEED_MAX_PER_MINUTE
@@ -231,8 +198,10 @@ class Dispatcher:
         for job in queued[:free]:
             if per_minute and used + job.num_images > per_minute:
                 break  # jobs go out in order: the next one waits for the window to move
-            if job.move_to(Status.SUBMITTING, submitted_at=timezone.now(), submit_attempts=job.submit_attempts + 1):
+            claimed = job.move_to(Status.SUBMITTING, submitted_at=timezone.now(), submit_attempts=job.submit_attempts + 1)
+            if claimed and costs.admit(job):  # records the price; refuses a job over the monthly budget
                 used += job.num_images
+                self.submitting.add(job.pk)
                 self.launch(self.do_submit, self.on_submitted, job)
 
     def do_submit(self, job):
@@ -255,17 +224,15 @@ class Dispatcher:
         return uploaded, self.client().submit(image_url, job.params(), webhook_url())
 
     def on_submitted(self, job, future):
+        self.submitting.discard(job.pk)
         try:
             uploaded, prediction = future.result()
         except UploadFailed as exc:
             self.submit_refused(job, exc.cause, ErrorCode.UPLOAD, "Upload of the source to WaveSpeed failed")
             return
         except wavespeed.AmbiguousSubmit as exc:
-            job.move_to(
-                Status.FAILED,
-                error_code=ErrorCode.SUBMIT_AMBIGUOUS,
-                error=f"{exc.message}. WaveSpeed may have the prediction (and charged it), so it was not sent again.",
-            )
+            # It stays SUBMITTING: reconcile_submits asks WaveSpeed's history before anything is re-sent.
+            Variation.objects.filter(pk=job.pk, status=Status.SUBMITTING).update(error=f"{exc.message}; checking WaveSpeed")
             return
         except wavespeed.WaveSpeedError as exc:
             self.submit_refused(job, exc, ErrorCode.BAD_REQUEST, "WaveSpeed refused the job")
@@ -285,7 +252,7 @@ class Dispatcher:
             prediction_id=prediction.id,
             submitted_at=now,
             via_webhook=hooked,
-            next_poll_at=now + timedelta(seconds=self.first_poll_delay(job, hooked)),
+            next_poll_at=now + timedelta(seconds=self.timing.first_poll_delay(job, hooked)),
         )
         if not moved:  # cancelled while the submit was under way: delete it at WaveSpeed
             Variation.objects.filter(pk=job.pk).update(prediction_id=prediction.id, delete_pending=True)
@@ -302,7 +269,7 @@ class Dispatcher:
             job.move_to(Status.QUEUED, submit_attempts=job.submit_attempts - 1, submitted_at=None)
         elif isinstance(error, (wavespeed.ServerError, wavespeed.MalformedResponse)):
             self.pause_submits()
-            if job.submit_attempts >= MAX_SUBMIT_ATTEMPTS:
+            if job.submit_attempts >= models.MAX_SUBMIT_ATTEMPTS:
                 job.move_to(Status.FAILED, error_code=code, error=f"{what} {job.submit_attempts} times: {error.message}")
             else:
                 job.move_to(Status.QUEUED, submitted_at=None, error=f"Attempt {job.submit_attempts}: {error.message}")
@@ -313,18 +280,64 @@ class Dispatcher:
         self.submit_paused_until = time.monotonic() + self.submit_backoff
         self.submit_backoff = min(self.submit_backoff * 2, 30.0)
 
+    # --- submits without an answer ---------------------------------------------------------------
+
+    def reconcile_submits(self):
+        """Settle jobs left SUBMITTING (no answer came, or their dispatcher died mid-submit).
+
+        WaveSpeed's recent history decides: no unknown prediction from that moment means the submit
+        never arrived, so the job is queued again; exactly one means it did, and the job follows it.
+        Anything less clear fails the job as ambiguous rather than risk paying twice. Submits go
+        out one at a time (FLUXSITE_SUBMIT_PARALLELISM), so a crash leaves at most one such job.
+        """
+        if time.monotonic() < self.next_reconcile:
+            return
+        self.next_reconcile = time.monotonic() + 5
+        settle = timezone.now() - timedelta(seconds=settings.FLUXSITE_SUBMIT_SETTLE_SECONDS)
+        limbo = Variation.objects.filter(status=Status.SUBMITTING, submitted_at__lte=settle).exclude(pk__in=self.busy)
+        limbo = list(limbo.order_by("submitted_at"))
+        if limbo:
+            self.busy.update(job.pk for job in limbo[1:])
+            self.launch(self.do_list_recent, functools.partial(self.on_listed, limbo=limbo), limbo[0], limbo)
+
+    def do_list_recent(self, first, limbo):
+        return reconcile.recent_since(self.client(), first.submitted_at - reconcile.CLOCK_SKEW)
+
+    def on_listed(self, first, future, limbo):
+        self.busy.difference_update(job.pk for job in limbo)
+        try:
+            recent = future.result()
+        except wavespeed.WaveSpeedError as exc:
+            log.warning("cannot read WaveSpeed's history to settle %d submits: %s", len(limbo), exc.message)
+            give_up = timezone.now() - timedelta(seconds=reconcile.GIVE_UP_SECONDS)
+            for job in limbo:
+                if job.submitted_at < give_up:
+                    self.fail_ambiguous(job, "WaveSpeed's history could not be read")
+            self.next_reconcile = time.monotonic() + 30
+            return
+        known = set(Variation.objects.filter(prediction_id__in=[pid for pid, _ in recent]).values_list("prediction_id", flat=True))
+        verdicts = reconcile.settle(limbo, [(pid, created) for pid, created in recent if pid not in known])
+        for job in limbo:
+            verdict = verdicts[job.pk]
+            log.info("unanswered submit of job %s: %s %s", job.pk, verdict.action, verdict.prediction_id)
+            if verdict.action == "resend":
+                job.move_to(Status.QUEUED, submitted_at=None, error="The submit never reached WaveSpeed; sent again.")
+            elif verdict.action == "follow":
+                job.move_to(Status.PROCESSING, prediction_id=verdict.prediction_id, next_poll_at=timezone.now(), error="")
+            else:
+                self.fail_ambiguous(job, verdict.reason)
+
+    def fail_ambiguous(self, job, why):
+        job.move_to(
+            Status.FAILED,
+            error_code=ErrorCode.SUBMIT_AMBIGUOUS,
+            error=(
+                f"The submit got no answer and {why}. WaveSpeed may have run it (and charged it), "
+                "so it was not sent again: retry the job to run it."
+            ),
+        )
+
     # --- following predictions --------------------------------------------------------------------
-
-    def first_poll_delay(self, job, hooked):
-        expected = self.expected_seconds(job) or FIRST_POLL_UNKNOWN
-        return expected * 2 + 10 if hooked else expected
-
-    def next_poll_delay(self, job):
-        """Back off as a prediction runs past its expected time; far slower when a webhook will call."""
-        elapsed = (timezone.now() - job.submitted_at).total_seconds()
-        if job.via_webhook:
-            return min(max(0.5 * elapsed, 5.0), 60.0)
-        return min(max(0.15 * elapsed, 0.3), 5.0)
 
     def poll_due(self):
         room = self.threads * 2 - len(self.futures)
@@ -351,20 +364,20 @@ class Dispatcher:
             return
         except wavespeed.WaveSpeedError as exc:
             log.info("poll of job %s failed for now: %s", job.pk, exc.message)
-            delay = max(self.next_poll_delay(job), 2.0)
+            delay = max(self.timing.next_poll_delay(job), 2.0)
             following.update(poll_count=polls, next_poll_at=timezone.now() + timedelta(seconds=delay))
             return
         job.poll_count = polls
         if prediction.status in ("completed", "failed"):
             self.apply_result(job, prediction)
         else:
-            following.update(poll_count=polls, next_poll_at=timezone.now() + timedelta(seconds=self.next_poll_delay(job)))
+            following.update(poll_count=polls, next_poll_at=timezone.now() + timedelta(seconds=self.timing.next_poll_delay(job)))
 
     def apply_result(self, job, prediction):
-        """Record a finished prediction (from a poll, the submit answer or a webhook)."""
-        apply_prediction(job, prediction)
+        """Record a finished prediction (from a poll or the submit answer)."""
+        job.record_result(prediction)
         if job.status == Status.STORING:
-            self.learn(job, prediction.inference_ms)
+            self.timing.learn(job, prediction.inference_ms)
 
     def expire_overdue(self):
         limit = timezone.now() - timedelta(seconds=settings.WAVESPEED_PREDICTION_TIMEOUT)
@@ -405,27 +418,7 @@ class Dispatcher:
             self.launch(self.do_store, self.on_stored, job, {o.index for o in job.outputs.all()})
 
     def do_store(self, job, stored_indexes):
-        """In a pool thread: download each output not yet stored, check it, and write it and its thumbnail."""
-        stored, errors = [], []
-        nsfw = list(job.remote_nsfw) + [False] * len(job.remote_output_urls)
-        for index, url in enumerate(job.remote_output_urls):
-            if index in stored_indexes:
-                continue
-            try:
-                data = self.client().download(url)
-                width, height, image_format, thumbnail = images.output_info(data, job.output_format)
-            except (wavespeed.WaveSpeedError, images.ImageRejected) as exc:
-                errors.append(f"output {index}: {exc}")
-                continue
-            data = images.embed_parameters(data, image_format, embedded_parameters(job, index))
-            output = Output(
-                variation=job, index=index, width=width, height=height, format=image_format,
-                byte_size=len(data), nsfw=nsfw[index],
-            )
-            output.image.name = replace_file(output_path(output, ""), data)
-            output.thumbnail.name = replace_file(output_thumbnail_path(output, ""), thumbnail)
-            stored.append(output)
-        return stored, errors
+        return outputs.fetch_outputs(self.client(), job, stored_indexes)
 
     def on_stored(self, job, future):
         try:
@@ -449,52 +442,6 @@ class Dispatcher:
             Variation.objects.filter(pk=job.pk, status=Status.STORING).update(
                 download_attempts=attempts, next_poll_at=timezone.now() + timedelta(seconds=2**attempts)
             )
-
-
-def apply_prediction(job, prediction):
-    """Move a job on from a finished prediction: to STORING, back to QUEUED for a retryable failure, or FAILED."""
-    now = timezone.now()
-    if prediction.status == "completed":
-        if not prediction.outputs:
-            return job.move_to(Status.FAILED, finished_at=now, error_code=ErrorCode.TASK_FAILED, error="WaveSpeed finished without any output.")
-        return job.move_to(
-            Status.STORING,
-            finished_at=now,
-            poll_count=job.poll_count,
-            inference_ms=prediction.inference_ms,
-            remote_output_urls=prediction.outputs,
-            remote_nsfw=prediction.has_nsfw_contents,
-            next_poll_at=now,
-        )
-    error = prediction.error or "WaveSpeed failed the prediction."
-    if prediction.error_code in RETRYABLE_TASK_CODES and job.submit_attempts < MAX_SUBMIT_ATTEMPTS:
-        # Failed tasks are refunded and certainly ended, so sending the job again is safe.
-        return job.move_to(Status.QUEUED, poll_count=job.poll_count, prediction_id="", submitted_at=None, error=f"Attempt {job.submit_attempts}: {error}")
-    return job.move_to(
-        Status.FAILED,
-        finished_at=now,
-        poll_count=job.poll_count,
-        inference_ms=prediction.inference_ms,
-        error=error,
-        error_code=prediction.error_code or ErrorCode.TASK_FAILED,
-    )
-
-
-def embedded_parameters(job, index):
-    return {
-        "model": wavespeed.MODEL_ID,
-        "job": str(job.pk),
-        "output_index": index,
-        "source_sha256": job.source.sha256,
-        **job.params(),
-    }
-
-
-def replace_file(name, data):
-    """Write `name` afresh (a worker that died mid-store may have left a partial file there)."""
-    if default_storage.exists(name):
-        default_storage.delete(name)
-    return default_storage.save(name, ContentFile(data))
 
 
 def work_remains(include_queued=True):

@@ -106,6 +106,12 @@ PUBLIC_TO_INTERNAL = {
 }
 
 
+# WaveSpeed's task codes for internal/unavailable/timeout failures: the task is refunded and has
+# certainly ended, so the job may be sent again, up to MAX_SUBMIT_ATTEMPTS in all.
+RETRYABLE_TASK_CODES = {"5000", "5003", "5004"}
+MAX_SUBMIT_ATTEMPTS = 3
+
+
 class ErrorCode(models.TextChoices):
     """Why a job failed, beyond WaveSpeed's own numeric task codes (kept as text in error_code)."""
 
@@ -205,6 +211,36 @@ class Variation(models.Model):
             for name, value in fields.items():
                 setattr(self, name, value)
         return bool(changed)
+
+    def record_result(self, prediction):
+        """Move on from a finished WaveSpeed prediction (a poll, the submit's answer or a webhook):
+        to STORING, back to QUEUED after a retryable failure, or to FAILED. False if another got there first."""
+        now = timezone.now()
+        if prediction.status == "completed":
+            if not prediction.outputs:
+                return self.move_to(Status.FAILED, finished_at=now, error_code=ErrorCode.TASK_FAILED, error="WaveSpeed finished without any output.")
+            return self.move_to(
+                Status.STORING,
+                finished_at=now,
+                poll_count=self.poll_count,
+                inference_ms=prediction.inference_ms,
+                remote_output_urls=prediction.outputs,
+                remote_nsfw=prediction.has_nsfw_contents,
+                next_poll_at=now,
+            )
+        error = prediction.error or "WaveSpeed failed the prediction."
+        if prediction.error_code in RETRYABLE_TASK_CODES and self.submit_attempts < MAX_SUBMIT_ATTEMPTS:
+            return self.move_to(
+                Status.QUEUED, poll_count=self.poll_count, prediction_id="", submitted_at=None, error=f"Attempt {self.submit_attempts}: {error}"
+            )
+        return self.move_to(
+            Status.FAILED,
+            finished_at=now,
+            poll_count=self.poll_count,
+            inference_ms=prediction.inference_ms,
+            error=error,
+            error_code=prediction.error_code or ErrorCode.TASK_FAILED,
+        )
 
     def cancel(self):
         """Cancel a job that has not finished; a prediction already at WaveSpeed is deleted there too."""

@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
@@ -322,6 +323,29 @@ class WaveSpeedClient:
         price = self._with_retries(call)
         cache.set(key, price, settings.FLUXSITE_PRICE_CACHE_SECONDS)
         return price
+
+    def recent_predictions(self, page=1, page_size=100):
+        """One page of the key's recent predictions (7 days), newest first: [(id, created_at)].
+
+        The shape of this listing's `data` is inferred (WaveSpeed documents only the request):
+        `items` (or `predictions`) of prediction objects. Anything else is a MalformedResponse.
+        """
+
+        def call():
+            response = self._request(
+                "POST", "/api/v3/predictions", json={"page": page, "page_size": page_size, "model": MODEL_ID}
+            )
+            _raise_for_status(response)
+            data = _envelope_data(response)
+            items = data.get("items", data.get("predictions"))
+            if not isinstance(items, list):
+                raise MalformedResponse("prediction listing without items")
+            try:
+                return [(str(item["id"]), datetime.fromisoformat(item["created_at"])) for item in items]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MalformedResponse(f"unreadable prediction listing: {exc}") from exc
+
+        return self._with_retries(call)
 
     def webhook_secret(self):
         def call():

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from .. import wavespeed
-from ..dispatcher import apply_prediction, wake_dispatcher
+from ..dispatcher import wake_dispatcher
 from ..models import Status, Variation
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,6 @@ def wavespeed_webhook(request):
         return JsonResponse({"status": "ignored", "reason": "unknown prediction"})
     # Deliveries repeat (WaveSpeed retries): only the first one finds the job still processing.
     if job.status == Status.PROCESSING and prediction.status in ("completed", "failed"):
-        apply_prediction(job, prediction)
+        job.record_result(prediction)
         wake_dispatcher()
     return JsonResponse({"status": "ok"})
