@@ -54,3 +54,23 @@ def test_a_killed_worker_is_replaced_and_no_job_is_lost_or_sent_twice(live_stack
     assert [job["status"] for job in done.values()] == ["completed"] * len(jobs)
     assert simulator.stats()["submits"] == len(jobs)
     assert simulator.stats()["max_in_flight"] <= 3
+
+
+def test_a_worker_killed_mid_submit_settles_it_from_wavespeeds_history(live_stack_factory, simulator_factory):
+    simulator = simulator_factory(latency=0.5, per_minute=0)
+    stack = live_stack_factory(simulator=simulator, WAVESPEED_MAX_PER_MINUTE=0, FLUXSITE_SUBMIT_SETTLE_SECONDS=2)
+    source = stack.upload(make_image())
+    simulator.config.slow_rate, simulator.config.slow_seconds = 1.0, 4.0  # WaveSpeed hangs...
+    [job_id] = stack.create_jobs(source["id"], 1)
+    deadline = time.monotonic() + 20
+    while stack.api("GET", f"/variations/{job_id}").json()["submitted_at"] is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    stack.kill_worker()  # ...and the worker dies while its upload or submit is under way
+    simulator.config.slow_rate = 0.0
+    stack.start_worker()
+
+    job = stack.wait_until_done([job_id], timeout=90)[job_id]
+
+    assert job["status"] == "completed"
+    assert simulator.stats()["submits"] == 1
