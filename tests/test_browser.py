@@ -6,6 +6,7 @@ Debian's Chromium. Set FLUXSITE_SCREENSHOTS=<folder> to keep screenshots of the 
 (docs/screenshots/ holds the ones shown in the README).
 """
 
+import base64
 import io
 import json
 import os
@@ -109,7 +110,8 @@ class Screenshots:
     def take(self, page, name, full_page=True):
         if self.folder:
             page.wait_for_load_state("networkidle")
-            page.evaluate("window.scrollTo(0, 0)")  # or the sticky header lands mid-page in a full-page shot
+            if full_page:
+                page.evaluate("window.scrollTo(0, 0)")  # or the sticky header lands mid-page
             page.screenshot(path=self.folder / f"{name}.png", full_page=full_page)
 
 
@@ -150,6 +152,8 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     log_in(page)
     expect(page.get_by_text("Simulator mode")).to_be_visible()
     expect(page.get_by_role("heading", name="Your library is empty")).to_be_visible()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
     shots.take(page, "library-empty")
 
     # Upload by the file picker: one good image and one file that is not an image, each with its own outcome.
@@ -163,14 +167,16 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     expect(good).to_have_class(re.compile("is-done"))
     expect(bad).to_have_class(re.compile("is-error"))
     expect(bad.locator(".upload-message")).to_contain_text("Not an image")
+    expect(bad.get_by_role("link", name="Choose parameters")).to_be_hidden()  # nothing to start from a refused file
     expect(page.locator(".source-tile")).to_have_count(1)
     expect(page.locator("#empty-library")).to_have_count(0)
 
-    # Straight from the upload row to the gallery, then a Subtle variation.
+    # Straight from the upload row to the gallery, then a Subtle variation with two images.
     good.get_by_role("link", name="Choose parameters").click()
     expect(page.get_by_role("heading", name="New variation")).to_be_visible()
     page.get_by_role("button", name="Subtle").click()
     expect(page.get_by_label("Variation strength", exact=False).last).to_have_value("2")
+    page.locator("label[for=id_num_images_2]").click()
     size_choice = page.locator("[data-size]").first
     chosen_size = size_choice.get_attribute("data-size")
     size_choice.click()
@@ -181,28 +187,32 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     expect(first).to_have_attribute("data-status", re.compile("queued|processing"))
     page.evaluate("window.__sameDocument = true")
     expect(first).to_have_attribute("data-status", "completed", timeout=30_000)
-    expect(first.locator(".tile img")).to_have_count(1)
+    expect(first.locator(".tile img")).to_have_count(2)
     assert page.evaluate("window.__sameDocument") is True
     expect(first.locator(".chip", has_text="Size")).to_contain_text(chosen_size.replace("*", " × "))
     expect(first.locator(".chip", has_text="Strength")).to_contain_text("2")
     original_seed = seed_of(first)
 
-    # Re-run with the same seed: a second job with the same seed and the same image.
+    # Re-run with the same seed: a second job with the same seed and the same images.
     first.get_by_role("button", name="Same seed").click()
     expect(page.locator("article.job")).to_have_count(2)
     rerun = page.locator("article.job").first
     page.evaluate("window.__sameDocument = true")
     expect(rerun).to_have_attribute("data-status", "completed", timeout=30_000)
+    expect(rerun.locator(".tile img")).to_have_count(2)
     assert page.evaluate("window.__sameDocument") is True
     assert seed_of(rerun) == original_seed
-    thumbnails = [page.locator("article.job").nth(i).locator(".tile img").get_attribute("src") for i in range(2)]
-    pixels = [page.request.get(src).body() for src in thumbnails]
-    assert pixels[0] == pixels[1], "the same seed and parameters must reproduce the same image"
+
+    def pixels(job):
+        return [page.request.get(img.get_attribute("src")).body() for img in job.locator(".tile img").all()]
+
+    assert pixels(rerun) == pixels(page.locator("article.job").nth(1)), "the same seed must reproduce the same images"
     shots.take(page, "gallery")
 
     # Open compare from an output: a slider over the source, moved with the keyboard, then side by side.
-    rerun.locator(".tile").first.hover()
-    rerun.get_by_role("link", name="Compare with the source").click()
+    output = rerun.locator(".tile").first
+    output.hover()
+    output.get_by_role("link", name="Compare with the source").click()
     viewer = page.locator(".viewer")
     expect(viewer).to_have_attribute("data-mode", "slider")
     slider = page.get_by_label("Move the divider", exact=False)
@@ -215,17 +225,17 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     expect(viewer).to_have_attribute("data-mode", "split")
     expect(page.locator(".view-split img")).to_have_count(2)
 
-    # Download the whole gallery: the source, both outputs, and their parameters as JSON and CSV.
+    # Download the whole gallery: the source, all four outputs, and their parameters as JSON and CSV.
     page.get_by_role("link", name="Source gallery", exact=True).click()
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download all (.zip)").click()
     archive = zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
     names = archive.namelist()
     assert any(n.startswith("source-") for n in names)
-    assert len([n for n in names if n.startswith("outputs/")]) == 2
+    assert len([n for n in names if n.startswith("outputs/")]) == 4
     parameters = json.loads(archive.read("parameters.json"))
     assert {row["seed"] for row in parameters["outputs"]} == {original_seed}
-    assert archive.read("parameters.csv").decode().count("\n") == 3  # header + two outputs
+    assert archive.read("parameters.csv").decode().count("\n") == 5  # header + four outputs
 
     # A slow job, cancelled from the history page, then retried there and seen completing live.
     simulator.config.latency = 60
@@ -235,7 +245,6 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     expect(page.locator(".job-row")).to_have_count(3)
     slow = page.locator(".job-row").first
     expect(slow).to_have_attribute("data-status", re.compile("queued|processing"))
-    shots.take(page, "jobs")
     slow.get_by_role("button", name="Cancel").click()
     expect(page.locator(".flash", has_text="Job cancelled")).to_be_visible()
     cancelled = page.locator(".job-row").first
@@ -247,12 +256,24 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     expect(page.locator(".job-row").first).to_have_attribute("data-status", "completed", timeout=30_000)
     assert page.evaluate("window.__sameDocument") is True
 
+    # A job WaveSpeed fails shows its error in the history.
+    simulator.config.fail_rate = 1.0
+    page.locator(".job-row").first.get_by_role("button", name="Again").click()
+    failed = page.locator(".job-row").first
+    expect(failed).to_have_attribute("data-status", "failed", timeout=30_000)
+    expect(failed.locator(".job-error")).to_be_visible()
+    simulator.config.fail_rate = 0.0
+    shots.take(page, "jobs")
+
     # History filters: by status, by person, by date, and an impossible date range refused next to the field.
     filters = page.get_by_role("form", name="Filter jobs")
     filters.get_by_label("Status").select_option("cancelled")
     filters.get_by_role("button", name="Filter").click()
     expect(page.locator(".job-row")).to_have_count(1)
     expect(page.locator(".job-row").first).to_have_attribute("data-status", "cancelled")
+    filters.get_by_label("Status").select_option("failed")
+    filters.get_by_role("button", name="Filter").click()
+    expect(page.locator(".job-row")).to_have_count(1)
     filters.get_by_label("Status").select_option("completed")
     filters.get_by_label("Person").select_option("alice")
     filters.get_by_role("button", name="Filter").click()
@@ -292,12 +313,58 @@ def test_the_studio_works_on_a_phone_sized_screen(studio, browser):
         row = page.locator(".upload-row", has_text="phone.png")
         expect(row.get_by_role("link", name="Choose parameters")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-        shots.take(page, "phone-library")
+        shots.take(page, "phone-library", full_page=False)
         row.get_by_role("button", name="Run a variation").click()
         expect(page.locator("article.job").first).to_have_attribute("data-status", "completed", timeout=30_000)
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         tools = page.locator("article.job .tile-tools").first
         expect(tools).to_have_css("opacity", "1")  # no hover on touch screens: the tools are always shown
-        shots.take(page, "phone-gallery")
+        shots.take(page, "phone-gallery", full_page=False)  # where the person lands: the new job
     finally:
         context.close()
+
+
+def test_drag_and_drop_and_paste_upload_each_file_with_its_own_outcome(studio, person):
+    """Files dropped onto the page or pasted from the clipboard upload one by one, each with its own row."""
+    page = person
+    log_in(page)
+    page.evaluate(
+        """async ([good, pasted]) => {
+            const file = async (b64, name, type) => new File([await (await fetch(`data:${type};base64,${b64}`)).blob()], name, { type });
+            const dropped = new DataTransfer();
+            dropped.items.add(await file(good, "dropped.jpg", "image/jpeg"));
+            dropped.items.add(new File([new Uint8Array(21 * 1024 * 1024)], "huge.jpg", { type: "image/jpeg" }));
+            document.body.dispatchEvent(new DragEvent("dragenter", { dataTransfer: dropped, bubbles: true }));
+            document.body.dispatchEvent(new DragEvent("drop", { dataTransfer: dropped, bubbles: true, cancelable: true }));
+            const clipboard = new DataTransfer();
+            clipboard.items.add(await file(pasted, "image.png", "image/png"));
+            document.body.dispatchEvent(new ClipboardEvent("paste", { clipboardData: clipboard, bubbles: true, cancelable: true }));
+        }""",
+        [base64.b64encode(scenic_image((500, 400), "lagoon")).decode(), base64.b64encode(scenic_image((400, 500), "dusk", "PNG")).decode()],
+    )
+    expect(page.locator(".upload-row", has_text="dropped.jpg")).to_have_class(re.compile("is-done"))
+    expect(page.locator(".upload-row", has_text="image.png")).to_have_class(re.compile("is-done"))
+    huge = page.locator(".upload-row", has_text="huge.jpg")
+    expect(huge).to_have_class(re.compile("is-error"))
+    expect(huge.locator(".upload-message")).to_contain_text("Too large")
+    expect(page.locator("#drop-overlay")).to_be_hidden()
+
+
+def test_sensitive_outputs_stay_blurred_until_the_person_clicks(studio, person):
+    _, simulator = studio
+    page = person
+    log_in(page)
+    page.set_input_files("#upload-input", files=[{"name": "beach.jpg", "mimeType": "image/jpeg", "buffer": scenic_image((640, 480), "lagoon")}])
+    simulator.config.nsfw_rate = 1.0
+    try:
+        page.locator(".upload-row", has_text="beach.jpg").get_by_role("button", name="Run a variation").click()
+        job = page.locator("article.job").first
+        expect(job).to_have_attribute("data-status", "completed", timeout=30_000)
+    finally:
+        simulator.config.nsfw_rate = 0.0
+    tile = job.locator(".tile").first
+    expect(tile).to_have_class(re.compile("tile-nsfw"))
+    expect(tile.locator("img")).to_have_css("filter", re.compile("blur"))
+    tile.get_by_role("button", name="Flagged as sensitive").click()
+    expect(tile).to_have_class(re.compile("revealed"))
+    expect(tile.locator("img")).to_have_css("filter", "none")

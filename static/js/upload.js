@@ -35,7 +35,6 @@ document.addEventListener("DOMContentLoaded", () => {
     const thumb = row.querySelector(".upload-thumb");
     thumb.src = result.thumbnail_url;
     thumb.alt = `Thumbnail of ${result.name}`;
-    thumb.hidden = false;
     row.querySelector(".upload-message").textContent = result.created
       ? "Uploaded. Run a variation now, or choose parameters."
       : "Already in the library.";
