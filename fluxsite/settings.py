@@ -177,6 +177,8 @@ STORAGES = {
 # FLUXSITE_S3_URL_SECONDS. Without keys, boto3 finds credentials itself (instance role, AWS_* variables).
 FLUXSITE_S3_BUCKET = env("FLUXSITE_S3_BUCKET")
 if FLUXSITE_S3_BUCKET:
+    from botocore.config import Config as S3ClientConfig
+
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -186,8 +188,14 @@ if FLUXSITE_S3_BUCKET:
             "access_key": env("FLUXSITE_S3_ACCESS_KEY_ID") or None,
             "secret_key": env("FLUXSITE_S3_SECRET_ACCESS_KEY") or None,
             "location": env("FLUXSITE_S3_PREFIX").strip("/"),
-            "addressing_style": env("FLUXSITE_S3_ADDRESSING_STYLE") or None,  # "path" for most MinIO setups
-            "signature_version": "s3v4",
+            # Short connect timeouts and few retries, so /healthz and a page never hang on a lost bucket.
+            "client_config": S3ClientConfig(
+                s3={"addressing_style": env("FLUXSITE_S3_ADDRESSING_STYLE") or None},  # "path" for most MinIO setups
+                signature_version="s3v4",
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
             "default_acl": None,  # objects inherit the private bucket's policy
             "querystring_auth": True,
             "querystring_expire": envint("FLUXSITE_S3_URL_SECONDS", 300),

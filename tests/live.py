@@ -4,12 +4,16 @@ temporary data directory, talking to a WaveSpeed simulator over HTTP."""
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psycopg
 import requests
+
+from tests import servers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +48,7 @@ class LiveStack:
         self.workers = []
         self.token = None
         self.logs = []
+        self.database_url = None  # a PostgreSQL database made for this stack alone
 
     def manage(self, *args, check=True):
         return subprocess.run(
@@ -61,6 +66,7 @@ class LiveStack:
 
     def start(self, user="alice", workers=1):
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.use_own_servers()
         self.manage("migrate", "--noinput")
         self.manage("shell", "-c", f"from django.contrib.auth.models import User; User.objects.create_superuser({user!r}, '', 'pw-{user}-1234')")
         self.token = self.manage("api_token", user).stdout.split()[-1]
@@ -69,6 +75,21 @@ class LiveStack:
             self.start_worker()
         self.wait_for_web()
         return self
+
+    def use_own_servers(self):
+        """With DATABASE_URL (PostgreSQL) or REDIS_URL set, a fresh database and queue name for this stack."""
+        if servers.is_postgres(self.env.get("DATABASE_URL")):
+            self.database_url = self.env["DATABASE_URL"] = servers.create_database(self.env["DATABASE_URL"])
+        if self.env.get("REDIS_URL"):
+            self.env["FLUXSITE_QUEUE_NAME"] = servers.new_queue_name()
+
+    def sql(self, query, params=()):
+        """Rows of a query on the stack's own database (write %s for parameters)."""
+        if self.database_url:
+            with psycopg.connect(self.database_url) as conn:
+                return conn.execute(query, params).fetchall()
+        with sqlite3.connect(self.data_dir / "db.sqlite3", timeout=20) as conn:
+            return conn.execute(query.replace("%s", "?"), params).fetchall()
 
     def wait_for_web(self, timeout=30):
         deadline = time.monotonic() + timeout
@@ -138,3 +159,7 @@ class LiveStack:
                     os.killpg(process.pid, signal.SIGKILL)
         for log in self.logs:
             log.close()
+        if self.database_url:
+            servers.drop_database(self.database_url)
+        if self.env.get("REDIS_URL"):
+            servers.delete_redis_keys(self.env["REDIS_URL"], self.env["FLUXSITE_QUEUE_NAME"])

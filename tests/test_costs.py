@@ -1,0 +1,234 @@
+"""Estimated WaveSpeed cost: the price endpoint (cached), the price recorded on each job, what counts
+as spent, the monthly budget that stops submits, and the costs page."""
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import responses
+from django.core.cache import cache
+from django.utils import timezone
+
+from tests.factories import make_job, make_source
+from variations import costs, dispatcher, services, wavespeed
+from variations.models import DispatcherLease, ErrorCode, Status, Variation
+from variations.params import VariationParams
+
+pytestmark = pytest.mark.django_db
+
+BASE = "https://api.wavespeed.test"
+PRICE_URL = f"{BASE}/api/v3/model/price"
+PARAMS = {"size": "1024*1024", "num_inference_steps": 28, "seed": 7, "guidance_scale": 3.5, "num_images": 2,
+          "enable_safety_checker": True, "output_format": "jpeg"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches(monkeypatch):
+    """Prices and balances are cached per process; each test starts without them."""
+    cache.clear()
+    monkeypatch.setattr(costs, "_price_unavailable_until", 0.0)
+    yield
+    cache.clear()
+
+
+def spend(job, usd, prediction_id="p", **fields):
+    """Make `job` one WaveSpeed accepted (and charged) at `usd`."""
+    Variation.objects.filter(pk=job.pk).update(prediction_id=f"{prediction_id}-{job.pk.hex[:6]}", cost_usd=Decimal(usd), **fields)
+
+
+# --- the price endpoint -------------------------------------------------------------------------------
+
+
+@responses.activate
+def test_price_asks_wavespeed_for_the_model_and_parameters_and_caches_the_answer():
+    responses.post(PRICE_URL, json={"code": 200, "message": "success", "data": {"model_id": "x", "price": 0.05}})
+    client = wavespeed.WaveSpeedClient()
+    assert client.price(PARAMS) == Decimal("0.05")
+    assert client.price({**PARAMS, "seed": 99}) == Decimal("0.05")  # the seed does not change the price
+    assert len(responses.calls) == 1
+    sent = responses.calls[0].request
+    assert sent.headers["Authorization"] == "Bearer test-key"
+    body = json.loads(sent.body)
+    assert body["model_id"] == wavespeed.MODEL_ID
+    assert body["inputs"]["num_images"] == 2 and "seed" not in body["inputs"]
+
+    responses.post(PRICE_URL, json={"price": 0.1})  # another shape: the price at the top level
+    assert client.price({**PARAMS, "num_images": 4}) == Decimal("0.1")
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+@pytest.mark.parametrize("body", [{"code": 200, "data": {}}, {"code": 200, "data": {"price": "lots"}}, {"price": -1}, [1]])
+def test_a_price_answer_without_a_usable_number_is_malformed(body):
+    responses.post(PRICE_URL, json=body)
+    with pytest.raises(wavespeed.MalformedResponse):
+        wavespeed.WaveSpeedClient(retries=0).price(PARAMS)
+
+
+# --- the price on each job, and the budget -------------------------------------------------------------
+
+
+@pytest.fixture
+def source(alice):
+    return make_source(alice)
+
+
+def claimed(source, owner, **params):
+    """A job as the dispatcher holds it just before admit(): claimed, SUBMITTING."""
+    job = make_job(source, owner, Status.QUEUED, outputs=params.pop("num_images", 1), **params)
+    assert job.move_to(Status.SUBMITTING, submitted_at=timezone.now(), submit_attempts=1)
+    return job
+
+
+@responses.activate
+def test_admit_records_the_jobs_price(source, alice):
+    responses.post(PRICE_URL, json={"code": 200, "data": {"price": 0.075}})
+    job = claimed(source, alice, num_images=3)
+    assert costs.admit(job) is True
+    job.refresh_from_db()
+    assert job.cost_usd == Decimal("0.075")
+    assert job.status == Status.SUBMITTING
+
+
+@responses.activate
+def test_without_an_answer_the_last_price_of_the_same_parameters_is_used(source, alice, caplog):
+    responses.post(PRICE_URL, status=503)
+    earlier = make_job(source, alice, Status.COMPLETED, num_images=1, size="512*512")
+    spend(earlier, "0.025")
+    job = claimed(source, alice, num_images=1, size="512*512")
+    assert costs.admit(job) is True
+    job.refresh_from_db()
+    assert job.cost_usd == Decimal("0.025")
+    assert "price unavailable" in caplog.text
+
+    other = claimed(source, alice, num_images=2, size="512*512")
+    assert costs.admit(other) is True
+    other.refresh_from_db()
+    assert other.cost_usd is None  # never priced: recorded as unknown, not as free
+    assert len(responses.calls) == 1  # after a failure WaveSpeed is not asked again for a while
+
+
+@responses.activate
+def test_a_job_over_the_monthly_budget_is_not_sent_and_says_why(settings, source, alice, bob):
+    settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("1.00")
+    responses.post(PRICE_URL, json={"code": 200, "data": {"price": 0.3}})
+    spend(make_job(source, bob, Status.COMPLETED), "0.50")
+    sending = claimed(source, bob)
+    Variation.objects.filter(pk=sending.pk).update(cost_usd=Decimal("0.25"))  # being submitted right now
+
+    job = claimed(source, alice)
+    assert costs.admit(job) is False
+    job.refresh_from_db()
+    assert job.status == Status.FAILED
+    assert job.error_code == ErrorCode.BUDGET_REACHED
+    assert job.submitted_at is None  # it holds no place in the per-minute window
+    assert "$1.00" in job.error and "$0.75 spent" in job.error and "FLUXSITE_MONTHLY_BUDGET_USD" in job.error
+
+    Variation.objects.filter(pk=sending.pk).update(status=Status.CANCELLED)  # the other one never went out
+    fits = claimed(source, alice)
+    assert costs.admit(fits) is True  # 0.50 + 0.30 <= 1.00
+
+
+def test_spent_counts_what_wavespeed_charged_this_month_only(source, alice):
+    now = timezone.now()
+    spend(make_job(source, alice, Status.COMPLETED), "0.10")
+    spend(make_job(source, alice, Status.PROCESSING), "0.20")
+    spend(make_job(source, alice, Status.FAILED), "0.40", error_code=ErrorCode.DOWNLOAD)  # WaveSpeed did the work
+    spend(make_job(source, alice, Status.FAILED), "0.80", error_code=ErrorCode.TIMEOUT)
+    spend(make_job(source, alice, Status.FAILED), "1.60", error_code="1403")  # WaveSpeed failed it: refunded
+    spend(make_job(source, alice, Status.FAILED), "3.20", error_code=ErrorCode.TASK_FAILED)  # refunded too
+    ambiguous = make_job(source, alice, Status.FAILED)  # no prediction id, but it may have been charged: counted
+    Variation.objects.filter(pk=ambiguous.pk).update(cost_usd=Decimal("6.40"), error_code=ErrorCode.SUBMIT_AMBIGUOUS)
+    never_sent = make_job(source, alice, Status.FAILED)
+    Variation.objects.filter(pk=never_sent.pk).update(cost_usd=Decimal("12.80"), error_code=ErrorCode.BAD_REQUEST)
+    last_month = make_job(source, alice, Status.COMPLETED)
+    spend(last_month, "25.60", submitted_at=costs.month_start(now) - timedelta(seconds=1))
+
+    assert costs.spent_this_month() == Decimal("0.10") + Decimal("0.20") + Decimal("0.40") + Decimal("0.80") + Decimal("6.40")
+
+
+def test_the_month_starts_at_midnight_utc_on_the_first():
+    assert costs.month_start(datetime(2026, 3, 17, 5, 30, tzinfo=UTC)) == datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_the_dispatcher_stops_sending_at_the_budget(settings, simulator, source, alice):
+    """Wired into the dispatcher's submit path: the simulator prices 0.025 USD per image."""
+    settings.WAVESPEED_BASE_URL = simulator.base_url
+    settings.WAVESPEED_MAX_CONCURRENCY = 3
+    settings.WAVESPEED_MAX_PER_MINUTE = 0
+    simulator.config.per_minute = 0
+    settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("0.10")  # room for four images
+    jobs = [services.create_variation(source, VariationParams(num_images=1, size="256*256"), alice) for _ in range(6)]
+
+    holder = "budget-test"
+    assert DispatcherLease.acquire(holder, 10)
+    try:
+        dispatcher.Dispatcher(holder).run(30)
+    finally:
+        DispatcherLease.release(holder)
+
+    statuses = Counter(Variation.objects.get(pk=job.pk).status for job in jobs)
+    assert statuses == {Status.COMPLETED: 4, Status.FAILED: 2}
+    assert simulator.stats()["submits"] == 4
+    assert Variation.objects.filter(error_code=ErrorCode.BUDGET_REACHED).count() == 2
+    assert costs.spent_this_month() == Decimal("0.1000")
+
+
+# --- the costs page -----------------------------------------------------------------------------------
+
+
+def test_the_costs_page_needs_a_session(client):
+    response = client.get("/costs/")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_the_costs_page_totals_per_month_and_person(client, source, alice, bob):
+    for who, usd in ((alice, "0.05"), (alice, "0.10"), (bob, "0.20")):
+        spend(make_job(source, who, Status.COMPLETED), usd)
+    march = make_job(source, bob, Status.COMPLETED)
+    spend(march, "1.25", submitted_at=datetime(2026, 3, 10, tzinfo=UTC))
+    spend(make_job(source, bob, Status.FAILED), "9.99", error_code="1403")  # refunded
+    client.force_login(alice)
+
+    response = client.get("/costs/")
+    assert response.status_code == 200
+    months = response.context["months"]
+    this_month = months[0]
+    assert this_month["usd"] == Decimal("0.35") and this_month["jobs"] == 3
+    assert [(p["name"], p["jobs"], p["usd"]) for p in this_month["people"]] == [("bob", 1, Decimal("0.20")), ("alice", 2, Decimal("0.15"))]
+    if timezone.now() - datetime(2026, 3, 10, tzinfo=UTC) < timedelta(days=300):
+        assert any(m["month"].month == 3 and m["usd"] == Decimal("1.25") for m in months)
+    page = response.content.decode()
+    assert "$0.35" in page and "9.99" not in page
+    assert "WaveSpeed balance" not in page  # for admins only
+
+
+def test_admins_see_the_account_balance(client, settings, simulator, alice):
+    settings.WAVESPEED_BASE_URL = simulator.base_url
+    simulator.config.balance = 42.5
+    alice.is_staff = True
+    alice.save()
+    client.force_login(alice)
+    page = client.get("/costs/").content.decode()
+    assert "WaveSpeed balance" in page and "$42.50" in page
+
+
+def test_admins_see_a_plain_note_when_the_balance_cannot_be_read(client, settings, alice):
+    settings.WAVESPEED_BASE_URL = "http://127.0.0.1:9"  # nothing listens there
+    alice.is_staff = True
+    alice.save()
+    client.force_login(alice)
+    response = client.get("/costs/")
+    assert response.status_code == 200
+    assert "WaveSpeed did not answer" in response.content.decode()
+
+
+def test_the_page_says_when_the_budget_is_reached(client, settings, source, alice):
+    settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("0.10")
+    spend(make_job(source, alice, Status.COMPLETED), "0.10")
+    client.force_login(alice)
+    page = client.get("/costs/").content.decode()
+    assert "The monthly budget of $0.10 is reached" in page
