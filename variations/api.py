@@ -15,7 +15,10 @@ from pydantic import ConfigDict, Field
 
 from . import services
 from .models import PUBLIC_TO_INTERNAL, ApiToken, Source, Status, Variation
+from .api_shares import router as shares_router
 from .params import VariationParams, errors_by_field
+from .api_roles import requires
+from .team import may_delete
 
 
 class BearerToken(HttpBearer):
@@ -154,7 +157,8 @@ def jobs():
     return Variation.objects.select_related("source").prefetch_related("outputs")
 
 
-@api.post("/sources", response={200: SourceOut, 201: SourceOut, 400: ErrorsOut}, tags=["sources"])
+@api.post("/sources", response={200: SourceOut, 201: SourceOut, 400: ErrorsOut, 403: DetailOut}, tags=["sources"])
+@requires("run")
 def upload_source(request, image: UploadedFile = File(...)):
     """Upload a source image (multipart field `image`). Identical bytes give the existing source (200)."""
     try:
@@ -165,11 +169,13 @@ def upload_source(request, image: UploadedFile = File(...)):
 
 
 @api.get("/sources/{source_id}", response={200: SourceOut, 404: DetailOut}, tags=["sources"])
+@requires("browse")
 def get_source(request, source_id: UUID):
     return get_object_or_404(Source, pk=source_id)
 
 
-@api.post("/variations", response={201: VariationOut, 400: ErrorsOut, 404: DetailOut}, tags=["variations"])
+@api.post("/variations", response={201: VariationOut, 400: ErrorsOut, 403: DetailOut, 404: DetailOut}, tags=["variations"])
+@requires("run")
 def create_variation(request, payload: VariationIn):
     """Queue a Variation job; parameters left out take WaveSpeed's documented defaults."""
     source = Source.objects.filter(pk=payload.source).first()
@@ -181,6 +187,7 @@ def create_variation(request, payload: VariationIn):
 
 @api.get("/variations", response=list[VariationOut], tags=["variations"])
 @paginate(PageNumberPagination, page_size=20)
+@requires("browse")
 def list_variations(request, filters: Query[VariationFilter]):
     """Jobs, newest first; filter by source and by status."""
     found = jobs()
@@ -194,11 +201,13 @@ def list_variations(request, filters: Query[VariationFilter]):
 
 
 @api.get("/variations/{job_id}", response={200: VariationOut, 404: DetailOut}, tags=["variations"])
+@requires("browse")
 def get_variation(request, job_id: UUID):
     return get_object_or_404(jobs(), pk=job_id)
 
 
-@api.post("/variations/{job_id}/rerun", response={201: VariationOut, 400: ErrorsOut, 404: DetailOut}, tags=["variations"])
+@api.post("/variations/{job_id}/rerun", response={201: VariationOut, 400: ErrorsOut, 403: DetailOut, 404: DetailOut}, tags=["variations"])
+@requires("run")
 def rerun_variation(request, job_id: UUID, overrides: VariationOverrides = None):
     """A new job with this one's parameters and the overrides given; a new seed unless `seed` is given."""
     job = get_object_or_404(Variation, pk=job_id)
@@ -209,7 +218,8 @@ def rerun_variation(request, job_id: UUID, overrides: VariationOverrides = None)
     return Reply(201, new_job)
 
 
-@api.post("/variations/{job_id}/cancel", response={200: VariationOut, 404: DetailOut, 409: DetailOut}, tags=["variations"])
+@api.post("/variations/{job_id}/cancel", response={200: VariationOut, 403: DetailOut, 404: DetailOut, 409: DetailOut}, tags=["variations"])
+@requires("run")
 def cancel_variation(request, job_id: UUID):
     job = get_object_or_404(Variation, pk=job_id)
     if not services.cancel(job):
@@ -217,3 +227,30 @@ def cancel_variation(request, job_id: UUID):
         if job.status != Status.CANCELLED:
             return Reply(409, {"detail": f"The job is {job.public_status} and can no longer be cancelled."})
     return Reply(200, get_object_or_404(jobs(), pk=job_id))
+
+
+@api.delete("/sources/{source_id}", response={204: None, 403: DetailOut, 404: DetailOut, 409: DetailOut}, tags=["sources"])
+@requires("delete")
+def delete_source(request, source_id: UUID):
+    """Delete a source with its whole gallery. Members delete sources whose every job is their own."""
+    source = get_object_or_404(Source, pk=source_id)
+    if not may_delete(request.user, source):
+        raise HttpError(403, "Only an admin may delete a source with other people's jobs on it.")
+    if not services.delete_source(source):
+        return Reply(409, {"detail": "Jobs of this source are still running: cancel them first."})
+    return Reply(204, None)
+
+
+@api.delete("/variations/{job_id}", response={204: None, 403: DetailOut, 404: DetailOut, 409: DetailOut}, tags=["variations"])
+@requires("delete")
+def delete_variation(request, job_id: UUID):
+    """Delete a finished job and its outputs. Members delete their own jobs."""
+    job = get_object_or_404(Variation, pk=job_id)
+    if not may_delete(request.user, job):
+        raise HttpError(403, "Only an admin may delete another person's job.")
+    if not services.delete_job(job):
+        return Reply(409, {"detail": f"The job is {job.public_status}: cancel it first."})
+    return Reply(204, None)
+
+
+api.add_router("/shares", shares_router)

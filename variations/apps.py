@@ -6,4 +6,6 @@ class VariationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import signals  # noqa: F401  (connects the worker start-up hook)
+        from . import redact, signals  # noqa: F401  (signals: connects the worker start-up hook)
+
+        redact.install()

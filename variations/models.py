@@ -372,3 +372,9 @@ class WaveSpeedErrorCount(models.Model):
     kind = models.CharField(max_length=40, primary_key=True)
     count = models.BigIntegerField(default=0)
     last_seen_at = models.DateTimeField(default=timezone.now)
+
+
+# The team's models live in modules of their own; imported here so Django finds them.
+from .boards import Board, BoardItem  # noqa: E402,F401
+from .sharing import ShareLink  # noqa: E402,F401
+from .team import Invitation, TeamMember  # noqa: E402,F401

@@ -12,7 +12,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
 from . import images, wavespeed
-from .models import Output, Source, Status, Variation
+from .models import ACTIVE_STATUSES, Output, Source, Status, Variation
 from .params import VariationParams, validate
 
 
@@ -130,6 +130,40 @@ def set_starred(output: Output, starred: bool):
     output.save(update_fields=["starred"])
 
 
+def _delete_files_on_commit(fields):
+    """Remove stored files once the rows are gone for good (a rolled-back delete keeps its files)."""
+    names = [(field.storage, field.name) for field in fields if field.name]
+
+    def remove():
+        for storage, name in names:
+            storage.delete(name)
+
+    transaction.on_commit(remove)
+
+
+def delete_job(job):
+    """Delete a finished job and its output files; False (nothing deleted) while it is still on its way."""
+    with transaction.atomic():
+        if Variation.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).exists():
+            return False
+        outputs = list(job.outputs.all())
+        job.delete()
+        _delete_files_on_commit([f for output in outputs for f in (output.image, output.thumbnail)])
+    return True
+
+
+def delete_source(source):
+    """Delete a source with every job and output of it; False (nothing deleted) while one of its jobs runs."""
+    with transaction.atomic():
+        if source.variations.filter(status__in=ACTIVE_STATUSES).exists():
+            return False
+        outputs = list(Output.objects.filter(variation__source=source))
+        source.delete()
+        fields = [source.image, source.thumbnail] + [f for output in outputs for f in (output.image, output.thumbnail)]
+        _delete_files_on_commit(fields)
+    return True
+
+
 ARCHIVE_COLUMNS = [
     "file", "job", "output_index", "model", "seed", "size", "num_inference_steps", "guidance_scale",
     "num_images", "enable_safety_checker", "output_format", "width", "height", "nsfw", "starred",
@@ -137,9 +171,10 @@ ARCHIVE_COLUMNS = [
 ]
 
 
-def write_gallery_archive(source: Source, fileobj):
+def write_gallery_archive(source: Source, fileobj, with_parameters=True):
     """Write a zip of a source gallery to `fileobj`: the source, every stored output, and the
-    parameters of every output as parameters.json and parameters.csv (one row per output file).
+    parameters of every output as parameters.json and parameters.csv (one row per output file;
+    left out with `with_parameters=False`, for share links that hide parameters).
 
     Images are stored uncompressed (they are compressed already); a file missing from storage
     is listed under "missing" in the JSON instead of failing the whole download.
@@ -167,6 +202,8 @@ def write_gallery_archive(source: Source, fileobj):
                 "source_sha256": source.sha256, "run_by": job.owner.get_username() if job.owner else "",
                 "created_at": job.created_at.isoformat(), "inference_ms": job.inference_ms,
             })
+        if not with_parameters:
+            return
         summary = {
             "source": {"file": source_name, "sha256": source.sha256, "width": source.width, "height": source.height},
             "outputs": rows,

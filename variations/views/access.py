@@ -1,7 +1,8 @@
-"""Who may do what on the pages: one decorator per permission, so roles can be enforced in one place.
+"""Who may do what on the pages: one decorator per permission, all read from the role table in variations.team.
 
-Today every signed-in, active person may do everything; roles (admin/member/viewer) change only
-the `may_*` functions below, and every page, form and fragment that uses them follows.
+The JSON API asks the same table (variations.api.requires), so pages, forms and API calls follow
+one set of rules: viewers browse and download, members also run, curate, share and delete their
+own work, admins do everything and manage people.
 """
 
 from functools import wraps
@@ -12,30 +13,39 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..models import ApiKeyRefusal
+from ..team import PERMISSIONS, allows, may_delete, role_of
 
 
 def may_browse(user):
-    """See the library, galleries, outputs and the job history."""
-    return user.is_active
+    """See the library, galleries, boards, outputs and the job history."""
+    return allows(user, "browse")
 
 
 def may_run(user):
     """Upload, start, re-run, cancel and retry jobs, vary outputs, star them."""
-    return user.is_active
+    return allows(user, "run")
 
 
 def may_download(user):
     """Download originals and whole galleries as zip files."""
-    return user.is_active
+    return allows(user, "download")
+
+
+def forbidden(request, text=None):
+    role = role_of(request.user)
+    text = text or f"Your role ({role.label if role else 'none'}) does not allow this. Ask an admin if you need it."
+    return render(request, "403.html", {"text": text}, status=403)
 
 
 def _requires(allowed):
+    """A view decorator: signed in (else to the sign-in page) and `allowed(user)` (else 403)."""
+
     def decorator(view):
         @wraps(view)
         @login_required
         def checked(request, *args, **kwargs):
             if not allowed(request.user):
-                return render(request, "403.html", status=403)
+                return forbidden(request)
             return view(request, *args, **kwargs)
 
         return checked
@@ -43,14 +53,21 @@ def _requires(allowed):
     return decorator
 
 
-browse_required = _requires(may_browse)
-run_required = _requires(may_run)
-download_required = _requires(may_download)
+def require(permission):
+    """The decorator for views that need `permission` from the role table."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+    return _requires(lambda user: allows(user, permission))
+
+
+browse_required = require("browse")
+run_required = require("run")
+download_required = require("download")
 
 
 def permissions(user):
     """What the templates need to know to show or hide controls (the views enforce it anyway)."""
-    return {"run": may_run(user), "download": may_download(user)}
+    return {name: allows(user, name) for name in PERMISSIONS} | {"role": role_of(user)}
 
 
 def service_banner():

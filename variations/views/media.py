@@ -1,4 +1,11 @@
-"""Media files, served only to whoever may see them: never from a public /media/ folder."""
+"""Media files, served only to whoever may see them: never from a public /media/ folder.
+
+/media/... needs a session or an API token; /s/<token>/media/... needs a live share link, and
+grants exactly the files of its gallery or board: thumbnails always, originals and the zip only
+when the link allows downloads.
+"""
+
+import tempfile
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
@@ -6,8 +13,10 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirec
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from .. import services
 from ..api import BearerToken
-from ..models import Output, Source
+from ..models import Output, Source, Status
+from .shared import open_link, private
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
@@ -85,3 +94,60 @@ def output_file(request, output_id, thumbnail=False):
         return send_file(output.thumbnail, "image/webp")
     name = f"variation-{output.variation_id.hex[:8]}-{output.index}.{output.extension}" if "download" in request.GET else None
     return send_file(output.image, CONTENT_TYPES.get(output.format, "application/octet-stream"), name)
+
+
+def _shared_answer(link, field, content_type, download_name=None):
+    response = private(send_file(field, content_type, download_name))
+    response["Cache-Control"] = "private, no-cache"  # a revoked link stops showing images at once
+    return response
+
+
+def not_shared(text):
+    return private(HttpResponse(text, status=404, content_type="text/plain"))
+
+
+@require_GET
+def shared_source_file(request, token, source_id, thumbnail=False):
+    link, refused = open_link(request, token)
+    if refused:
+        return refused
+    if not link.grants_source(source_id):
+        return not_shared("This link does not share that image.")
+    if not thumbnail and not link.allow_download:
+        return not_shared("This link shares thumbnails only.")
+    source = get_object_or_404(Source, pk=source_id)
+    if thumbnail:
+        return _shared_answer(link, source.thumbnail, "image/webp")
+    name = f"source-{source.sha256[:12]}.{source.extension}" if "download" in request.GET else None
+    return _shared_answer(link, source.image, CONTENT_TYPES.get(source.format, "application/octet-stream"), name)
+
+
+@require_GET
+def shared_output_file(request, token, output_id, thumbnail=False):
+    link, refused = open_link(request, token)
+    if refused:
+        return refused
+    if not link.grants_output(output_id):
+        return not_shared("This link does not share that image.")
+    if not thumbnail and not link.allow_download:
+        return not_shared("This link shares thumbnails only.")
+    output = get_object_or_404(Output.objects.filter(variation__status=Status.COMPLETED), pk=output_id)
+    if thumbnail:
+        return _shared_answer(link, output.thumbnail, "image/webp")
+    name = f"variation-{output.variation_id.hex[:8]}-{output.index}.{output.extension}" if "download" in request.GET else None
+    return _shared_answer(link, output.image, CONTENT_TYPES.get(output.format, "application/octet-stream"), name)
+
+
+@require_GET
+def shared_zip(request, token):
+    """A shared source gallery as a zip, when the link allows downloads (parameters only if it shows them)."""
+    link, refused = open_link(request, token)
+    if refused:
+        return refused
+    if not link.source_id or not link.allow_download:
+        return not_shared("This link does not offer a zip.")
+    archive = tempfile.TemporaryFile()
+    services.write_gallery_archive(link.source, archive, with_parameters=link.show_parameters)
+    archive.seek(0)
+    response = FileResponse(archive, as_attachment=True, filename=f"shared-{link.source.sha256[:12]}.zip", content_type="application/zip")
+    return private(response)

@@ -1,0 +1,40 @@
+// fluxsite: copy buttons for links and tokens, and a confirmation before forms that take something away.
+"use strict";
+
+(() => {
+  async function copyText(input) {
+    try {
+      await navigator.clipboard.writeText(input.value);
+    } catch {
+      input.select(); // without the Clipboard API (older browsers, plain-http hosts) fall back to a selection
+      document.execCommand("copy");
+    }
+  }
+
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const input = document.getElementById(button.dataset.copy);
+    if (!input) return;
+    await copyText(input);
+    const label = button.querySelector("span");
+    const before = label ? label.textContent : "";
+    if (label) label.textContent = "Copied";
+    button.classList.add("is-copied");
+    if (window.Studio) Studio.announce("Copied to the clipboard");
+    setTimeout(() => {
+      if (label) label.textContent = before;
+      button.classList.remove("is-copied");
+    }, 2000);
+  });
+
+  // A read-only link selects itself whole on focus, ready for Ctrl-C.
+  document.addEventListener("focusin", (event) => {
+    if (event.target.matches("[data-copy-source]")) event.target.select();
+  });
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+})();

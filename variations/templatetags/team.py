@@ -1,0 +1,13 @@
+"""Per-object permissions for the templates (the views check them again)."""
+
+from django import template
+
+from ..team import may_delete
+
+register = template.Library()
+
+
+@register.filter
+def deletable_by(thing, user):
+    """{% if job|deletable_by:user %}: may this person delete this source, job, board or link?"""
+    return may_delete(user, thing)
