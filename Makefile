@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SIM_PORT ?= 8765
 PORT ?= 8000
 
-.PHONY: run test install migrate bench soak clean
+.PHONY: run test test-scale install migrate bench soak clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ run: migrate
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The integration tests again on PostgreSQL + Redis, the multi-worker scale test among them. Each live
+# stack makes its own database (fluxsite_test_<random>) and queue name on these servers and drops them.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fluxsite_ci_$$$$
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+test-scale: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) FLUXSITE_QUEUE_NAME=fluxsite-ci-$$$$ \
+		$(PY) -m pytest -m "integration or scale" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
