@@ -51,6 +51,37 @@ def bob(db):
     return get_user_model().objects.create_user("bob", "bob@example.com", "bob-password-1")
 
 
+def make_person(username, role):
+    """A user with a team role (variations.team.Role): admin, member or viewer."""
+    from variations.team import set_role
+
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", f"{username}-password-1")
+    set_role(user, role)
+    return user
+
+
+@pytest.fixture
+def admin(db):
+    return make_person("ada", "admin")
+
+
+@pytest.fixture
+def viewer(db):
+    return make_person("vic", "viewer")
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Throttle counts and other cached state do not leak from one test into the next (in-process cache only:
+    clearing a Redis cache would flush its whole database)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+    yield
+
+
 @pytest.fixture
 def alice_token(alice):
     return ApiToken.issue(alice, "tests")[1]

@@ -10,25 +10,14 @@ from ninja import Status as Reply
 from ninja.errors import HttpError, ValidationError
 from ninja.files import UploadedFile
 from ninja.pagination import PageNumberPagination, paginate
-from ninja.security import HttpBearer, SessionAuth
 from pydantic import ConfigDict, Field
 
 from . import services
-from .models import PUBLIC_TO_INTERNAL, ApiToken, Source, Status, Variation
+from .models import PUBLIC_TO_INTERNAL, Source, Status, Variation
 from .api_shares import router as shares_router
 from .params import VariationParams, errors_by_field
-from .api_roles import requires
+from .api_auth import requires
 from .team import may_delete
-
-
-class BearerToken(HttpBearer):
-    """`Authorization: Bearer <token>` with a personal token from `manage.py api_token` or the tokens page."""
-
-    def authenticate(self, request, token):
-        user = ApiToken.user_for(token)
-        if user is not None:
-            request.user = user
-        return user
 
 
 api = NinjaAPI(
@@ -36,7 +25,7 @@ api = NinjaAPI(
     version="1",
     description="Image variations with FLUX.1 Redux [dev] through WaveSpeed, kept in this app's own storage.",
     urls_namespace="api",
-    auth=[BearerToken(), SessionAuth()],
+    auth=requires("browse"),  # each operation names what it needs; this covers any that forgets
 )
 
 
@@ -157,8 +146,12 @@ def jobs():
     return Variation.objects.select_related("source").prefetch_related("outputs")
 
 
-@api.post("/sources", response={200: SourceOut, 201: SourceOut, 400: ErrorsOut, 403: DetailOut}, tags=["sources"])
-@requires("run")
+@api.post(
+    "/sources",
+    response={200: SourceOut, 201: SourceOut, 400: ErrorsOut, 403: DetailOut},
+    tags=["sources"],
+    auth=requires("run"),
+)
 def upload_source(request, image: UploadedFile = File(...)):
     """Upload a source image (multipart field `image`). Identical bytes give the existing source (200)."""
     try:
@@ -168,14 +161,17 @@ def upload_source(request, image: UploadedFile = File(...)):
     return Reply(201 if created else 200, source)
 
 
-@api.get("/sources/{source_id}", response={200: SourceOut, 404: DetailOut}, tags=["sources"])
-@requires("browse")
+@api.get("/sources/{source_id}", response={200: SourceOut, 404: DetailOut}, tags=["sources"], auth=requires("browse"))
 def get_source(request, source_id: UUID):
     return get_object_or_404(Source, pk=source_id)
 
 
-@api.post("/variations", response={201: VariationOut, 400: ErrorsOut, 403: DetailOut, 404: DetailOut}, tags=["variations"])
-@requires("run")
+@api.post(
+    "/variations",
+    response={201: VariationOut, 400: ErrorsOut, 403: DetailOut, 404: DetailOut},
+    tags=["variations"],
+    auth=requires("run"),
+)
 def create_variation(request, payload: VariationIn):
     """Queue a Variation job; parameters left out take WaveSpeed's documented defaults."""
     source = Source.objects.filter(pk=payload.source).first()
@@ -185,9 +181,8 @@ def create_variation(request, payload: VariationIn):
     return Reply(201, services.create_variation(source, params, request.user))
 
 
-@api.get("/variations", response=list[VariationOut], tags=["variations"])
+@api.get("/variations", response=list[VariationOut], tags=["variations"], auth=requires("browse"))
 @paginate(PageNumberPagination, page_size=20)
-@requires("browse")
 def list_variations(request, filters: Query[VariationFilter]):
     """Jobs, newest first; filter by source and by status."""
     found = jobs()
@@ -200,14 +195,22 @@ def list_variations(request, filters: Query[VariationFilter]):
     return found.order_by("-created_at")
 
 
-@api.get("/variations/{job_id}", response={200: VariationOut, 404: DetailOut}, tags=["variations"])
-@requires("browse")
+@api.get(
+    "/variations/{job_id}",
+    response={200: VariationOut, 404: DetailOut},
+    tags=["variations"],
+    auth=requires("browse"),
+)
 def get_variation(request, job_id: UUID):
     return get_object_or_404(jobs(), pk=job_id)
 
 
-@api.post("/variations/{job_id}/rerun", response={201: VariationOut, 400: ErrorsOut, 403: DetailOut, 404: DetailOut}, tags=["variations"])
-@requires("run")
+@api.post(
+    "/variations/{job_id}/rerun",
+    response={201: VariationOut, 400: ErrorsOut, 403: DetailOut, 404: DetailOut},
+    tags=["variations"],
+    auth=requires("run"),
+)
 def rerun_variation(request, job_id: UUID, overrides: VariationOverrides = None):
     """A new job with this one's parameters and the overrides given; a new seed unless `seed` is given."""
     job = get_object_or_404(Variation, pk=job_id)
@@ -218,8 +221,12 @@ def rerun_variation(request, job_id: UUID, overrides: VariationOverrides = None)
     return Reply(201, new_job)
 
 
-@api.post("/variations/{job_id}/cancel", response={200: VariationOut, 403: DetailOut, 404: DetailOut, 409: DetailOut}, tags=["variations"])
-@requires("run")
+@api.post(
+    "/variations/{job_id}/cancel",
+    response={200: VariationOut, 403: DetailOut, 404: DetailOut, 409: DetailOut},
+    tags=["variations"],
+    auth=requires("run"),
+)
 def cancel_variation(request, job_id: UUID):
     job = get_object_or_404(Variation, pk=job_id)
     if not services.cancel(job):
@@ -229,8 +236,12 @@ def cancel_variation(request, job_id: UUID):
     return Reply(200, get_object_or_404(jobs(), pk=job_id))
 
 
-@api.delete("/sources/{source_id}", response={204: None, 403: DetailOut, 404: DetailOut, 409: DetailOut}, tags=["sources"])
-@requires("delete")
+@api.delete(
+    "/sources/{source_id}",
+    response={204: None, 403: DetailOut, 404: DetailOut, 409: DetailOut},
+    tags=["sources"],
+    auth=requires("delete"),
+)
 def delete_source(request, source_id: UUID):
     """Delete a source with its whole gallery. Members delete sources whose every job is their own."""
     source = get_object_or_404(Source, pk=source_id)
@@ -241,8 +252,12 @@ def delete_source(request, source_id: UUID):
     return Reply(204, None)
 
 
-@api.delete("/variations/{job_id}", response={204: None, 403: DetailOut, 404: DetailOut, 409: DetailOut}, tags=["variations"])
-@requires("delete")
+@api.delete(
+    "/variations/{job_id}",
+    response={204: None, 403: DetailOut, 404: DetailOut, 409: DetailOut},
+    tags=["variations"],
+    auth=requires("delete"),
+)
 def delete_variation(request, job_id: UUID):
     """Delete a finished job and its outputs. Members delete their own jobs."""
     job = get_object_or_404(Variation, pk=job_id)

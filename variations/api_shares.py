@@ -9,7 +9,7 @@ from ninja import Status as Reply
 from ninja.errors import HttpError
 from pydantic import model_validator
 
-from .api_roles import requires
+from .api_auth import requires
 from .boards import Board
 from .models import Source
 from .sharing import ShareLink, ShareOptions, create_link
@@ -84,8 +84,7 @@ def _links():
     return ShareLink.objects.select_related("source", "board", "created_by")
 
 
-@router.post("", response={201: ShareOut, 403: DetailOut, 404: DetailOut})
-@requires("share")
+@router.post("", response={201: ShareOut, 403: DetailOut, 404: DetailOut}, auth=requires("share"))
 def create_share(request, payload: ShareIn):
     """Make a share link; `expires_in_days` defaults to 30, null means never. The answer holds the link."""
     if payload.source:
@@ -98,15 +97,13 @@ def create_share(request, payload: ShareIn):
     return Reply(201, _links().get(pk=link.pk))
 
 
-@router.get("", response={200: list[ShareOut], 403: DetailOut})
-@requires("share")
+@router.get("", response={200: list[ShareOut], 403: DetailOut}, auth=requires("share"))
 def list_shares(request):
     """Every share link of the team, newest first (members and admins)."""
     return list(_links())
 
 
-@router.delete("/{share_id}", response={200: ShareOut, 403: DetailOut, 404: DetailOut})
-@requires("share")
+@router.delete("/{share_id}", response={200: ShareOut, 403: DetailOut, 404: DetailOut}, auth=requires("share"))
 def revoke_share(request, share_id: int):
     """Revoke a link at once (its maker or an admin). Revoking twice is harmless."""
     link = get_object_or_404(_links(), pk=share_id)

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from .. import services
-from ..api import BearerToken
+from ..api_auth import BearerToken
 from ..models import Output, Source, Status
 from .shared import open_link, private
 
