@@ -179,7 +179,7 @@ def test_the_dispatcher_stops_sending_at_the_budget(settings, simulator, source,
 # --- the costs page -----------------------------------------------------------------------------------
 
 
-def test_the_costs_page_needs_a_session(client):
+def test_the_costs_page_needs_a_session(client, alice):
     response = client.get("/costs/")
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
