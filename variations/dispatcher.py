@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from . import costs, images, metrics, models, outputs, reconcile, wavespeed
@@ -83,6 +83,7 @@ class Dispatcher:
         self.busy = set()  # ids of jobs with work in the pool
         self.submit_paused_until = 0.0
         self.submitting = set()  # ids of jobs whose submit POST is under way
+        self.next_poll_due = None  # when the next poll falls due (None: none planned)
         self.next_reconcile = 0.0
         self.submit_backoff = 1.0
         self.delete_retry_at = {}
@@ -120,9 +121,9 @@ class Dispatcher:
                 if not self.futures and (now >= deadline or not self.has_work()):
                     break
                 if self.futures:
-                    wait(list(self.futures), timeout=TICK, return_when=FIRST_COMPLETED)
+                    wait(list(self.futures), timeout=self.pause(), return_when=FIRST_COMPLETED)
                 else:
-                    time.sleep(TICK)
+                    time.sleep(self.pause())
         finally:
             self.pool.shutdown(wait=True)
             self.collect()
@@ -340,12 +341,22 @@ class Dispatcher:
     # --- following predictions --------------------------------------------------------------------
 
     def poll_due(self):
+        """Poll the predictions whose time has come, and note when the next one is due (the loop wakes then)."""
+        self.next_poll_due = None
         room = self.threads * 2 - len(self.futures)
         if room <= 0:
             return
-        due = Variation.objects.filter(status=Status.PROCESSING, next_poll_at__lte=timezone.now())
-        for job in due.exclude(pk__in=self.busy).order_by("next_poll_at")[:room]:
+        now = timezone.now()
+        following = Variation.objects.filter(status=Status.PROCESSING)
+        for job in following.filter(next_poll_at__lte=now).exclude(pk__in=self.busy).order_by("next_poll_at")[:room]:
             self.launch(self.do_poll, self.on_polled, job)
+        self.next_poll_due = following.filter(next_poll_at__gt=now).aggregate(due=Min("next_poll_at"))["due"]
+
+    def pause(self):
+        """How long the loop may wait for pool work before looking again: a tick, or less if a poll falls due sooner."""
+        if self.next_poll_due is None:
+            return TICK
+        return min(TICK, max((self.next_poll_due - timezone.now()).total_seconds(), 0.0))
 
     def do_poll(self, job):
         return self.client().get_result(job.prediction_id)

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from . import images
@@ -73,6 +74,7 @@ class SimulatorEngine:
         self._faults = Counter()
         self._polls_by_prediction = Counter()
         self._max_in_flight = 0
+        self._renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulator-render")
 
     # --- dice and counters -------------------------------------------------------------------------------
 
@@ -81,6 +83,9 @@ class SimulatorEngine:
             self._dice = random.Random(self.config.seed)
             self._dice_seed = self.config.seed
         return rate > 0 and self._dice.random() < rate
+
+    def stop_rendering(self):
+        self._renderer.shutdown(wait=False, cancel_futures=True)
 
     def inject(self, fault):
         """True when this request should suffer `fault`, rolled against config.<fault>_rate and counted."""
@@ -172,7 +177,17 @@ class SimulatorEngine:
             threading.Thread(
                 target=self._send_webhook, args=(prediction,), daemon=True, name=f"webhook-{prediction.id}"
             ).start()
+        if failure is None:
+            self._renderer.submit(self._render_ahead, prediction)
         return prediction
+
+    def _render_ahead(self, prediction):
+        """Render outputs while the prediction "runs", so they are ready when it completes, as WaveSpeed's are.
+
+        Rendering on the first read instead would add the render time to that poll and to the webhook.
+        """
+        if not self.stopping.is_set():
+            prediction.rendered_outputs()
 
     def _check_limits_locked(self, api_key, num_images, now):
         config = self.config

@@ -294,6 +294,7 @@ class RunningSimulator:
     def stop(self):
         """Stop serving, wake sleeping requests and pending webhook threads, free the port."""
         self._engine.stopping.set()
+        self._engine.stop_rendering()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
