@@ -11,6 +11,11 @@ import sys
 import time
 
 
+def stop_on_sigterm(signum, frame):
+    """SIGTERM (from `timeout`, systemd, a container) stops everything, as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8000)
@@ -32,9 +37,13 @@ def main():
             WAVESPEED_BASE_URL=f"http://127.0.0.1:{args.simulator_port}",
         )
         commands["simulator"] = manage + ["wavespeed_simulator", "--port", str(args.simulator_port), "--latency", "3"]
-    commands["web"] = manage + ["runserver", "--noreload", f"127.0.0.1:{args.port}"]
+    commands["web"] = [
+        sys.executable, "-m", "gunicorn", "fluxsite.wsgi", "--bind", f"127.0.0.1:{args.port}",
+        "--workers", "2", "--threads", "4", "--access-logfile", "-",
+    ]
     commands["worker"] = manage + ["qcluster"]
 
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     processes = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
     print(f"fluxsite is running at http://127.0.0.1:{args.port}/ (Ctrl-C stops it)", flush=True)
     try:
