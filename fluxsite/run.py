@@ -56,7 +56,7 @@ def main():
     finally:
         for process in processes.values():
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
+                process.terminate()
         deadline = time.monotonic() + 10
         for process in processes.values():
             try:
