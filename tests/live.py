@@ -4,7 +4,6 @@ temporary data directory, talking to a WaveSpeed simulator over HTTP."""
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -84,12 +83,9 @@ class LiveStack:
             self.env["FLUXSITE_QUEUE_NAME"] = servers.new_queue_name()
 
     def sql(self, query, params=()):
-        """Rows of a query on the stack's own database (write %s for parameters)."""
-        if self.database_url:
-            with psycopg.connect(self.database_url) as conn:
-                return conn.execute(query, params).fetchall()
-        with sqlite3.connect(self.data_dir / "db.sqlite3", timeout=20) as conn:
-            return conn.execute(query.replace("%s", "?"), params).fetchall()
+        """Rows of a query on the stack's own PostgreSQL database."""
+        with psycopg.connect(self.database_url) as conn:
+            return conn.execute(query, params).fetchall()
 
     def wait_for_web(self, timeout=30):
         deadline = time.monotonic() + timeout
