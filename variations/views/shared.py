@@ -30,9 +30,13 @@ GONE_TEXT = {
 
 
 def private(response):
-    """Shared answers are not cached, not indexed, and never send the link on as a Referer."""
+    """Shared answers are not cached, not indexed, and never send the link to another site as a Referer.
+
+    same-origin rather than no-referrer: with no-referrer browsers send `Origin: null` on the password
+    form's POST, which Django's CSRF check rightly refuses.
+    """
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
