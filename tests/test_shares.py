@@ -316,3 +316,37 @@ def test_a_link_can_be_shown_again_after_a_key_change_only_while_the_old_key_is_
     assert ShareLink.objects.get(pk=link.pk).token() is None
     assert Client().get(f"/s/{token}/").status_code == 200  # the link itself still works
     assert b"cannot be shown again" in signed_in(alice).get("/shares/").content.lower()
+
+
+def test_hidden_parameters_are_taken_out_of_downloaded_files_too(alice, job):
+    from variations import images
+
+    output = job.outputs.first()
+    with output.image.open("rb") as stored:
+        assert images.read_parameters(stored.read())["seed"] == job.seed
+    _, hidden = share(job.source, alice, allow_download=True)
+    _, shown = share(job.source, alice, allow_download=True, show_parameters=True)
+    visitor = Client()
+    stripped = visitor.get(f"/s/{hidden}/media/outputs/{output.pk}?download=1").content
+    assert images.read_parameters(stripped) is None and str(job.seed).encode() not in stripped
+    assert images.inspect(stripped).width == output.width  # still a whole image
+    kept = b"".join(visitor.get(f"/s/{shown}/media/outputs/{output.pk}").streaming_content)
+    assert images.read_parameters(kept)["seed"] == job.seed
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(visitor.get(f"/s/{hidden}/download.zip").streaming_content)))
+    for name in archive.namelist():
+        if name.startswith("outputs/"):
+            assert images.read_parameters(archive.read(name)) is None
+
+
+def test_strip_parameters_handles_png_and_leaves_other_files_alone():
+    from variations import images
+
+    from .conftest import make_image
+
+    png = make_image("PNG", size=(300, 300))
+    embedded = images.embed_parameters(png, "PNG", {"seed": 424242})
+    assert images.read_parameters(embedded)["seed"] == 424242
+    assert images.strip_parameters(embedded) == png
+    assert images.strip_parameters(png) == png
+    jpeg = make_image("JPEG", size=(300, 300))
+    assert images.strip_parameters(images.embed_parameters(jpeg, "JPEG", {"seed": 1})) == jpeg

@@ -114,6 +114,20 @@ def embed_parameters(data, image_format, parameters):
     return data
 
 
+def strip_parameters(data):
+    """The file without what embed_parameters wrote (for share links that hide parameters); unchanged otherwise."""
+    if data[:4] == b"\xff\xd8\xff\xfe":
+        length = struct.unpack(">H", data[4:6])[0]
+        return data[:2] + data[4 + length:]
+    marker = data.rfind(b"tEXtparameters\x00")
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and marker > 4:
+        length = struct.unpack(">I", data[marker - 4:marker])[0]
+        end = marker + 4 + length + 4
+        if end == len(data) - 12:
+            return data[:marker - 4] + data[end:]
+    return data
+
+
 def read_parameters(data):
     """The parameters embedded by embed_parameters, or None."""
     image = Image.open(io.BytesIO(data))

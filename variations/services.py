@@ -173,8 +173,9 @@ ARCHIVE_COLUMNS = [
 
 def write_gallery_archive(source: Source, fileobj, with_parameters=True):
     """Write a zip of a source gallery to `fileobj`: the source, every stored output, and the
-    parameters of every output as parameters.json and parameters.csv (one row per output file;
-    left out with `with_parameters=False`, for share links that hide parameters).
+    parameters of every output as parameters.json and parameters.csv (one row per output file).
+    With `with_parameters=False` (share links that hide parameters) both files are left out and the
+    parameters embedded in each output file are taken out of the copies.
 
     Images are stored uncompressed (they are compressed already); a file missing from storage
     is listed under "missing" in the JSON instead of failing the whole download.
@@ -192,7 +193,7 @@ def write_gallery_archive(source: Source, fileobj, with_parameters=True):
         for output in outputs:
             job = output.variation
             name = f"outputs/{job.created_at:%Y%m%d-%H%M%S}-{job.pk.hex[:8]}-{output.index}.{output.extension}"
-            if not _add_stored_file(archive, output.image, name):
+            if not _add_stored_file(archive, output.image, name, strip=not with_parameters):
                 missing.append(name)
                 continue
             rows.append({
@@ -217,10 +218,14 @@ def write_gallery_archive(source: Source, fileobj, with_parameters=True):
         archive.writestr("parameters.csv", table.getvalue(), zipfile.ZIP_DEFLATED)
 
 
-def _add_stored_file(archive, field, name):
+def _add_stored_file(archive, field, name, strip=False):
+    """Copy a stored file into the archive; `strip`: without its embedded parameters (read whole, outputs are small)."""
     try:
         with field.open("rb") as src, archive.open(name, "w") as dst:
-            shutil.copyfileobj(src, dst, 1024 * 1024)
+            if strip:
+                dst.write(images.strip_parameters(src.read()))
+            else:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
     except FileNotFoundError:
         return False
     return True

@@ -13,7 +13,7 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirec
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from .. import services
+from .. import images, services
 from ..api_auth import BearerToken
 from ..models import Output, Source, Status
 from .shared import open_link, private
@@ -135,7 +135,25 @@ def shared_output_file(request, token, output_id, thumbnail=False):
     if thumbnail:
         return _shared_answer(link, output.thumbnail, "image/webp")
     name = f"variation-{output.variation_id.hex[:8]}-{output.index}.{output.extension}" if "download" in request.GET else None
-    return _shared_answer(link, output.image, CONTENT_TYPES.get(output.format, "application/octet-stream"), name)
+    content_type = CONTENT_TYPES.get(output.format, "application/octet-stream")
+    if not link.show_parameters:
+        return without_parameters(output.image, content_type, name)
+    return _shared_answer(link, output.image, content_type, name)
+
+
+def without_parameters(field, content_type, download_name):
+    """An output whose embedded parameters (seed, settings) are taken out, for links that hide them."""
+    try:
+        with field.open("rb") as stored:
+            data = images.strip_parameters(stored.read())
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage.") from None
+    response = private(HttpResponse(data, content_type=content_type))
+    response["Cache-Control"] = "private, no-cache"
+    response["X-Content-Type-Options"] = "nosniff"
+    if download_name:
+        response["Content-Disposition"] = attachment(download_name)
+    return response
 
 
 @require_GET
