@@ -38,7 +38,8 @@ def signature_valid(secret, webhook_id, timestamp, body, signature_header):
     expected = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     for candidate in signature_header.split():
         version, _, value = candidate.partition(",")
-        if version == "v3" and hmac.compare_digest(value, expected):
+        # As bytes: compare_digest refuses str with non-ASCII characters, which a forged header may carry.
+        if version == "v3" and hmac.compare_digest(value.encode(), expected.encode()):
             return True
     return False
 

@@ -1,0 +1,289 @@
+"""POST /webhooks/wavespeed: a valid signature applies the result once; anything else changes nothing.
+
+Signatures are made with the simulator's own signing code (variations/simulator/webhooks.py), an
+implementation of WaveSpeed's documented scheme separate from the app's check.
+"""
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import responses
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+
+from tests.conftest import make_image
+from variations import services
+from variations.models import Status, Variation
+from variations.params import VariationParams
+from variations.simulator.config import DEFAULT_WEBHOOK_SECRET
+from variations.simulator.webhooks import deliver_webhook, webhook_signature
+
+URL = "/webhooks/wavespeed"
+SECRET = "whsec_test-secret-for-webhooks"
+PREDICTION_ID = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def webhook_settings(settings):
+    settings.WAVESPEED_WEBHOOK_SECRET = SECRET
+
+
+@pytest.fixture
+def job(alice):
+    """A job WaveSpeed is running (PROCESSING, with its prediction id), as after the submit's answer."""
+    source = services.store_source(make_image(), user=alice)[0]
+    job = services.create_variation(source, VariationParams(num_images=2), alice)
+    job.move_to(Status.SUBMITTING, submitted_at=timezone.now())
+    job.move_to(
+        Status.PROCESSING, prediction_id=PREDICTION_ID, via_webhook=True,
+        next_poll_at=timezone.now() + timedelta(seconds=30),
+    )
+    return job
+
+
+def prediction(status="completed", prediction_id=PREDICTION_ID, **extra):
+    outputs = [f"https://cdn.wavespeed.test/{prediction_id}/{i}.jpeg" for i in range(2)] if status == "completed" else []
+    return {
+        "id": prediction_id, "model": "wavespeed-ai/flux-redux-dev", "status": status, "outputs": outputs,
+        "has_nsfw_contents": [False, True] if outputs else [], "error": "", "timings": {"inference": 2345},
+        "created_at": "2025-11-26T10:00:00.000Z", **extra,
+    }
+
+
+def sign(secret, webhook_id, timestamp, raw):
+    try:
+        return webhook_signature(secret, webhook_id, timestamp, raw)
+    except UnicodeDecodeError:  # the simulator only ever signs JSON text; the scheme itself works on bytes
+        key = secret.removeprefix("whsec_").encode()
+        return "v3," + hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + raw, hashlib.sha256).hexdigest()
+
+
+def deliver(client, body, webhook_id="msg_1", timestamp=None, secret=SECRET, signature=None, **headers):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    timestamp = str(int(time.time())) if timestamp is None else str(timestamp)
+    signature = signature or sign(secret, webhook_id, timestamp, raw)
+    return client.post(
+        URL, raw, content_type="application/json",
+        headers={"webhook-id": webhook_id, "webhook-timestamp": timestamp, "webhook-signature": signature, **headers},
+    )
+
+
+def unchanged(job):
+    fresh = Variation.objects.get(pk=job.pk)
+    return (fresh.status, fresh.remote_output_urls, fresh.finished_at) == (Status.PROCESSING, [], None)
+
+
+# --- the normal path ---------------------------------------------------------------------------------------------
+
+
+def test_a_signed_completion_moves_the_job_on_to_storing_its_outputs(client, job):
+    response = deliver(client, prediction())
+
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    job.refresh_from_db()
+    assert job.status == Status.STORING
+    assert job.remote_output_urls == prediction()["outputs"]
+    assert job.remote_nsfw == [False, True]
+    assert job.inference_ms == 2345 and job.finished_at is not None
+
+
+def test_a_signed_failure_fails_the_job_with_its_code(client, job):
+    response = deliver(client, prediction("failed", error="content moderation flagged the input", error_code=1200))
+
+    assert response.status_code == 200
+    job.refresh_from_db()
+    assert (job.status, job.error_code, job.error) == (Status.FAILED, "1200", "content moderation flagged the input")
+
+
+def test_duplicate_deliveries_apply_the_result_once(client, job):
+    first = deliver(client, prediction())
+    job.refresh_from_db()
+    after_first = (job.status, job.finished_at, job.remote_output_urls)
+
+    # WaveSpeed retries with the same webhook-id and a fresh timestamp; a changed body must not count either.
+    again = deliver(client, prediction(), webhook_id="msg_1")
+    changed = deliver(client, prediction("failed", error="late and different", error_code=1403), webhook_id="msg_2")
+
+    assert first.status_code == again.status_code == changed.status_code == 200
+    job.refresh_from_db()
+    assert (job.status, job.finished_at, job.remote_output_urls) == after_first
+    assert job.error == ""
+
+
+def test_a_replayed_delivery_after_the_job_finished_changes_nothing(client, job):
+    body = json.dumps(prediction()).encode()
+    timestamp = str(int(time.time()))
+    headers = {"webhook_id": "msg_replay", "timestamp": timestamp}
+    assert deliver(client, body, **headers).status_code == 200
+    job.refresh_from_db()
+    job.move_to(Status.COMPLETED)
+
+    replay = deliver(client, body, **headers)  # the very same request, captured and sent again
+
+    assert replay.status_code == 200
+    job.refresh_from_db()
+    assert job.status == Status.COMPLETED
+
+
+def test_an_unknown_prediction_is_acknowledged_and_ignored(client, job):
+    response = deliver(client, prediction(prediction_id="f" * 32))
+
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert unchanged(job)
+
+
+def test_a_progress_event_does_not_move_the_job(client, job):
+    assert deliver(client, prediction("processing")).status_code == 200
+    assert unchanged(job)
+
+
+def test_the_secret_is_fetched_from_wavespeed_when_not_configured(client, job, settings, simulator):
+    settings.WAVESPEED_WEBHOOK_SECRET = ""
+    settings.WAVESPEED_BASE_URL = simulator.base_url
+
+    assert deliver(client, prediction(), secret=SECRET).status_code == 401  # not the key's secret
+    assert deliver(client, prediction(), secret=DEFAULT_WEBHOOK_SECRET).status_code == 200
+    job.refresh_from_db()
+    assert job.status == Status.STORING
+
+
+@responses.activate
+def test_a_secret_wavespeed_cannot_give_is_a_503_so_wavespeed_retries(client, job, settings):
+    settings.WAVESPEED_WEBHOOK_SECRET = ""
+    responses.get(f"{settings.WAVESPEED_BASE_URL}/api/v3/webhook/secret", status=500, json={"message": "down"})
+
+    response = deliver(client, prediction())
+
+    assert response.status_code == 503
+    assert unchanged(job)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_simulators_delivery_is_accepted_end_to_end(live_server, job, settings):
+    """The simulator signs and POSTs exactly as WaveSpeed documents; the app verifies and applies it."""
+    attempts = []
+    delivered = deliver_webhook(
+        f"{live_server.url}{URL}", "msg_e2e", json.dumps(prediction()).encode(), SECRET, 0.01,
+        stopping=threading.Event(), on_attempt=lambda: attempts.append(1),
+    )
+
+    assert delivered and len(attempts) == 1
+    job.refresh_from_db()
+    assert job.status == Status.STORING
+
+
+# --- refused ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param({"secret": "whsec_someone-else"}, id="wrong secret"),
+        pytest.param({"signature": "v3," + "0" * 64}, id="made-up signature"),
+        pytest.param({"signature": "v1,abc v2,def"}, id="other versions only"),
+        pytest.param({"signature": "v3,é"}, id="non-ascii signature"),
+        pytest.param({"signature": "garbage"}, id="no version"),
+    ],
+)
+def test_a_bad_signature_is_refused_and_changes_nothing(client, job, tamper):
+    response = deliver(client, prediction(), **tamper)
+
+    assert response.status_code == 401
+    assert unchanged(job)
+
+
+def test_a_body_changed_after_signing_is_refused(client, job):
+    timestamp = str(int(time.time()))
+    signed_for = json.dumps(prediction("failed", error="x", error_code=1403)).encode()
+    signature = webhook_signature(SECRET, "msg_1", timestamp, signed_for)
+
+    response = deliver(client, prediction(), timestamp=timestamp, signature=signature)
+
+    assert response.status_code == 401
+    assert unchanged(job)
+
+
+@pytest.mark.parametrize("age", [301, 3600, -301], ids=["just stale", "an hour old", "from the future"])
+def test_stale_or_future_timestamps_are_refused_even_when_signed(client, job, age):
+    response = deliver(client, prediction(), timestamp=int(time.time()) - age)
+
+    assert response.status_code == 400 and "stale" in response.json()["error"]
+    assert unchanged(job)
+
+
+@pytest.mark.parametrize("missing", ["webhook-id", "webhook-timestamp", "webhook-signature"])
+def test_missing_headers_are_refused(client, job, missing):
+    raw = json.dumps(prediction()).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "webhook-id": "msg_1", "webhook-timestamp": timestamp,
+        "webhook-signature": webhook_signature(SECRET, "msg_1", timestamp, raw),
+    }
+    del headers[missing]
+
+    response = client.post(URL, raw, content_type="application/json", headers=headers)
+
+    assert response.status_code == 400
+    assert unchanged(job)
+
+
+@pytest.mark.parametrize("timestamp", ["yesterday", "1e9", "", "9" * 5000])
+def test_unreadable_timestamps_are_refused(client, job, timestamp):
+    response = deliver(client, prediction(), timestamp=timestamp, signature="v3,abc")
+    assert response.status_code == 400
+    assert unchanged(job)
+
+
+@pytest.mark.parametrize("body", [b"not json", b"\xff\xfe\x00", b"[1, 2]", b'{"id": "x"}', b'{"id": "x", "status": "exploded"}'])
+def test_signed_but_unreadable_bodies_are_refused(client, job, body):
+    response = deliver(client, body)
+    assert response.status_code == 400
+    assert unchanged(job)
+
+
+def test_only_post_is_allowed(client, job):
+    assert client.get(URL).status_code == 405
+    assert unchanged(job)
+
+
+# --- fuzz --------------------------------------------------------------------------------------------------------------
+
+header_text = st.text(st.characters(min_codepoint=32, max_codepoint=255, blacklist_characters="\x7f"), max_size=80)
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    webhook_id=header_text,
+    timestamp=st.one_of(header_text, st.integers(-(10**12), 10**12).map(str)),
+    signature=st.one_of(header_text, header_text.map(lambda s: "v3," + s)),
+    body=st.one_of(st.binary(max_size=300), st.builds(lambda d: json.dumps(d).encode(), st.dictionaries(st.text(max_size=10), st.text(max_size=10)))),
+)
+def test_forged_deliveries_never_crash_and_never_change_a_job(client, job, webhook_id, timestamp, signature, body):
+    response = client.post(
+        URL, body, content_type="application/json",
+        headers={"webhook-id": webhook_id, "webhook-timestamp": timestamp, "webhook-signature": signature},
+    )
+
+    assert response.status_code in (400, 401)
+    assert unchanged(job)
+
+
+@hypothesis_settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.dictionaries(
+        st.sampled_from(["id", "status", "outputs", "has_nsfw_contents", "error", "error_code", "timings", "code"]),
+        st.one_of(st.none(), st.integers(), st.text(max_size=20), st.lists(st.text(max_size=20), max_size=3),
+                  st.dictionaries(st.text(max_size=8), st.integers(), max_size=2)),
+    )
+)
+def test_signed_bodies_of_any_shape_never_crash(client, job, data):
+    """Even with a valid signature (a WaveSpeed change, or a bug there) a strange body is answered, never a 500."""
+    response = deliver(client, data)
+    assert response.status_code in (200, 400)
