@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..models import ApiKeyRefusal
-from ..team import PERMISSIONS, allows, may_delete, role_of
+from ..team import PERMISSIONS, allows, role_of
 
 
 def may_browse(user):
