@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from variations import images
 from variations.simulator import SimulatorConfig, start_simulator
 
 from .live import LiveStack
@@ -236,6 +237,8 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     parameters = json.loads(archive.read("parameters.json"))
     assert {row["seed"] for row in parameters["outputs"]} == {original_seed}
     assert archive.read("parameters.csv").decode().count("\n") == 5  # header + four outputs
+    for name in (n for n in names if n.startswith("outputs/")):  # each file tells how it was made
+        assert images.read_parameters(archive.read(name))["seed"] == original_seed
 
     # A slow job, cancelled from the history page, then retried there and seen completing live.
     simulator.config.latency = 60

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 from django.http import HttpResponse
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
 from variations.models import ApiKeyRefusal, Status, key_fingerprint
 from variations.views.access import _requires
@@ -145,3 +145,11 @@ def test_pages_are_keyboard_reachable_and_images_have_alt_text(client, alice):
         page = client.get(url).content.decode()
         assert 'class="skip-link" href="#main"' in page
         assert page.count("<img") == page.count(' alt="'), f"an image without alt text on {url}"
+
+
+def test_an_expired_form_gets_a_friendly_page(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.post("/sources/upload", {})
+    assert response.status_code == 403
+    assert b"This form has expired" in response.content
