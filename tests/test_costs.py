@@ -83,17 +83,18 @@ def claimed(source, owner, **params):
 
 
 @responses.activate
-def test_admit_records_the_jobs_price(source, alice):
+def test_the_submit_thread_fetches_the_price_and_the_job_records_it(source, alice):
     responses.post(PRICE_URL, json={"code": 200, "data": {"price": 0.075}})
     job = claimed(source, alice, num_images=3)
-    assert costs.admit(job) is True
+    price = costs.fetch_price(job)
+    costs.record_price(job, price)
     job.refresh_from_db()
     assert job.cost_usd == Decimal("0.075")
     assert job.status == Status.SUBMITTING
 
 
 @responses.activate
-def test_without_an_answer_the_last_price_of_the_same_parameters_is_used(source, alice, caplog):
+def test_admit_records_the_last_price_of_the_same_parameters(source, alice, caplog):
     responses.post(PRICE_URL, status=503)
     earlier = make_job(source, alice, Status.COMPLETED, num_images=1, size="512*512")
     spend(earlier, "0.025")
@@ -101,19 +102,19 @@ def test_without_an_answer_the_last_price_of_the_same_parameters_is_used(source,
     assert costs.admit(job) is True
     job.refresh_from_db()
     assert job.cost_usd == Decimal("0.025")
-    assert "price unavailable" in caplog.text
 
     other = claimed(source, alice, num_images=2, size="512*512")
     assert costs.admit(other) is True
     other.refresh_from_db()
     assert other.cost_usd is None  # never priced: recorded as unknown, not as free
+    assert costs.fetch_price(other) is None
+    assert "price unavailable" in caplog.text
+    assert costs.fetch_price(other) is None
     assert len(responses.calls) == 1  # after a failure WaveSpeed is not asked again for a while
 
 
-@responses.activate
 def test_a_job_over_the_monthly_budget_is_not_sent_and_says_why(settings, source, alice, bob):
-    settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("1.00")
-    responses.post(PRICE_URL, json={"code": 200, "data": {"price": 0.3}})
+    settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("0.90")
     spend(make_job(source, bob, Status.COMPLETED), "0.50")
     sending = claimed(source, bob)
     Variation.objects.filter(pk=sending.pk).update(cost_usd=Decimal("0.25"))  # being submitted right now
@@ -124,11 +125,11 @@ def test_a_job_over_the_monthly_budget_is_not_sent_and_says_why(settings, source
     assert job.status == Status.FAILED
     assert job.error_code == ErrorCode.BUDGET_REACHED
     assert job.submitted_at is None  # it holds no place in the per-minute window
-    assert "$1.00" in job.error and "$0.75 spent" in job.error and "FLUXSITE_MONTHLY_BUDGET_USD" in job.error
+    assert "$0.90" in job.error and "$0.75 spent" in job.error and "FLUXSITE_MONTHLY_BUDGET_USD" in job.error
 
     Variation.objects.filter(pk=sending.pk).update(status=Status.CANCELLED)  # the other one never went out
     fits = claimed(source, alice)
-    assert costs.admit(fits) is True  # 0.50 + 0.30 <= 1.00
+    assert costs.admit(fits) is True  # 0.50 + 0.25 (the last price of these parameters) <= 0.90
 
 
 def test_spent_counts_what_wavespeed_charged_this_month_only(source, alice):

@@ -45,17 +45,26 @@ def spent_this_month():
     return total or Decimal(0)
 
 
-def quote(job):
-    """The price of one run of the job's parameters, in USD: WaveSpeed's quote (cached), else the last
-    price recorded for the same parameters, else None. Never raises: pricing must not stop the dispatcher."""
+def fetch_price(job):
+    """WaveSpeed's quote for one run of the job's parameters (cached), or None.
+
+    Runs in a dispatcher pool thread beside the submit, never on the loop thread: a slow price
+    endpoint must not hold up the loop. Short timeouts, no retries, and never raises: pricing
+    must not delay or stop a submit.
+    """
     global _price_unavailable_until
-    if time.monotonic() >= _price_unavailable_until:
-        try:
-            # Short timeouts and no retries: this runs on the dispatcher's loop thread.
-            return wavespeed.WaveSpeedClient(timeout=(3, 5), retries=0).price(job.params())
-        except Exception as exc:  # WaveSpeed or the cache unreachable: fall back below
-            log.warning("WaveSpeed price unavailable: %s", getattr(exc, "message", None) or type(exc).__name__)
-            _price_unavailable_until = time.monotonic() + PRICE_RETRY_SECONDS
+    if time.monotonic() < _price_unavailable_until:
+        return None
+    try:
+        return wavespeed.WaveSpeedClient(timeout=(3, 5), retries=0).price(job.params())
+    except Exception as exc:  # WaveSpeed or the cache unreachable: the next job tries again later
+        log.warning("WaveSpeed price unavailable: %s", getattr(exc, "message", None) or type(exc).__name__)
+        _price_unavailable_until = time.monotonic() + PRICE_RETRY_SECONDS
+        return None
+
+
+def known_price(job):
+    """The price last recorded for the same parameters (the seed aside), or None."""
     same = {name: value for name, value in job.params().items() if name != "seed"}
     return (
         Variation.objects.filter(cost_usd__isnull=False, **same)
@@ -65,14 +74,18 @@ def quote(job):
     )
 
 
-def admit(job):
-    """Called by the dispatcher for a job it has just claimed (SUBMITTING): record the job's price and
-    send it only if it fits this month's budget. Returns False, having failed the job with a message
-    that says why, when it does not."""
-    price = quote(job)
+def record_price(job, price):
     if price is not None:
         Variation.objects.filter(pk=job.pk).update(cost_usd=price)
         job.cost_usd = price
+
+
+def admit(job):
+    """Called by the dispatcher for a job it has just claimed (SUBMITTING): record the price known for
+    its parameters and send it only if it fits this month's budget. Returns False, having failed the
+    job with a message that says why, when it does not. WaveSpeed's fresh quote comes with the submit."""
+    price = known_price(job)
+    record_price(job, price)
     budget = settings.FLUXSITE_MONTHLY_BUDGET_USD
     if not budget:
         return True

@@ -222,12 +222,13 @@ class Dispatcher:
                 except wavespeed.WaveSpeedError as exc:
                     raise UploadFailed(exc) from exc
                 self.uploaded_urls[source.pk] = image_url
-        return uploaded, self.client().submit(image_url, job.params(), webhook_url())
+        price = costs.fetch_price(job)
+        return uploaded, price, self.client().submit(image_url, job.params(), webhook_url())
 
     def on_submitted(self, job, future):
         self.submitting.discard(job.pk)
         try:
-            uploaded, prediction = future.result()
+            uploaded, price, prediction = future.result()
         except UploadFailed as exc:
             self.submit_refused(job, exc.cause, ErrorCode.UPLOAD, "Upload of the source to WaveSpeed failed")
             return
@@ -244,6 +245,7 @@ class Dispatcher:
             return
         now = timezone.now()
         self.submit_backoff = 1.0
+        costs.record_price(job, price)
         if uploaded:
             Source.objects.filter(pk=job.source_id).update(wavespeed_url=uploaded, wavespeed_uploaded_at=now)
             job.source.wavespeed_url, job.source.wavespeed_uploaded_at = uploaded, now
