@@ -34,5 +34,17 @@ test-scale: install
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) FLUXSITE_QUEUE_NAME=fluxsite-ci-$$$$ \
 		$(PY) -m pytest -m "integration or scale" $(PYTEST_ARGS)
 
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+# Benchmarks against the WaveSpeed simulator (about 8 minutes); writes bench/README.md and bench/chart.png.
+bench: $(VENV)/.bench-installed
+	$(PY) -m bench.run
+
+# The fault and kill suite at full size (200 jobs, five worker kills); `make test` runs it smaller.
+soak: install
+	FLUXSITE_SOAK=1 $(PY) -m pytest tests/test_faults.py $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache
