@@ -175,6 +175,7 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     # Straight from the upload row to the gallery, then a Subtle variation with two images.
     good.get_by_role("link", name="Choose parameters").click()
     expect(page.get_by_role("heading", name="New variation")).to_be_visible()
+    page.wait_for_load_state("load")  # the form's deferred script has attached its handlers
     page.get_by_role("button", name="Subtle").click()
     expect(page.get_by_label("Variation strength", exact=False).last).to_have_value("2")
     page.locator("label[for=id_num_images_2]").click()

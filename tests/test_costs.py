@@ -207,21 +207,17 @@ def test_the_costs_page_totals_per_month_and_person(client, source, alice, bob):
     assert "WaveSpeed balance" not in page  # for admins only
 
 
-def test_admins_see_the_account_balance(client, settings, simulator, alice):
+def test_admins_see_the_account_balance(client, settings, simulator, admin):
     settings.WAVESPEED_BASE_URL = simulator.base_url
     simulator.config.balance = 42.5
-    alice.is_staff = True
-    alice.save()
-    client.force_login(alice)
+    client.force_login(admin)  # an admin by role, not necessarily a Django superuser
     page = client.get("/costs/").content.decode()
     assert "WaveSpeed balance" in page and "$42.50" in page
 
 
-def test_admins_see_a_plain_note_when_the_balance_cannot_be_read(client, settings, alice):
+def test_admins_see_a_plain_note_when_the_balance_cannot_be_read(client, settings, admin):
     settings.WAVESPEED_BASE_URL = "http://127.0.0.1:9"  # nothing listens there
-    alice.is_staff = True
-    alice.save()
-    client.force_login(alice)
+    client.force_login(admin)
     response = client.get("/costs/")
     assert response.status_code == 200
     assert "WaveSpeed did not answer" in response.content.decode()
