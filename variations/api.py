@@ -20,7 +20,28 @@ from .api_auth import requires
 from .team import may_delete
 
 
-api = NinjaAPI(
+class DocumentedAPI(NinjaAPI):
+    """NinjaAPI whose schema also lists the answers any operation can give besides its own: 401 without
+    valid credentials, and 400 when a parameter does not validate ({errors}) or the body cannot be parsed
+    at all ({detail}, ninja's own answer). Found by fuzzing the schema (tests/test_fuzz_api.py)."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        errors, detail = ({"$ref": f"#/components/schemas/{name}"} for name in ("ErrorsOut", "DetailOut"))
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation["responses"]
+                responses["400"] = {
+                    "description": "Bad Request",
+                    "content": {"application/json": {"schema": {"anyOf": [errors, detail]}}},
+                }
+                responses.setdefault(
+                    "401", {"description": "Unauthorized", "content": {"application/json": {"schema": detail}}}
+                )
+        return schema
+
+
+api = DocumentedAPI(
     title="fluxsite API",
     version="1",
     description="Image variations with FLUX.1 Redux [dev] through WaveSpeed, kept in this app's own storage.",
@@ -142,6 +163,13 @@ class VariationFilter(Schema):
     status: str | None = Field(None, description="queued | processing | completed | failed | cancelled")
 
 
+class Pages(PageNumberPagination):
+    """ninja's page numbers, capped: a huge page number would overflow the database's OFFSET (a 500)."""
+
+    class Input(PageNumberPagination.Input):
+        page: int = Field(1, ge=1, le=1_000_000)
+
+
 def jobs():
     return Variation.objects.select_related("source").prefetch_related("outputs")
 
@@ -182,7 +210,7 @@ def create_variation(request, payload: VariationIn):
 
 
 @api.get("/variations", response=list[VariationOut], tags=["variations"], auth=requires("browse"))
-@paginate(PageNumberPagination, page_size=20)
+@paginate(Pages, page_size=20)
 def list_variations(request, filters: Query[VariationFilter]):
     """Jobs, newest first; filter by source and by status."""
     found = jobs()
