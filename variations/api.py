@@ -78,6 +78,18 @@ class DetailOut(Schema):
     detail: str
 
 
+def media_url_resolvers(url_name):
+    """Resolvers of `url` and `thumbnail_url`: absolute URLs in the app's own storage, never WaveSpeed's."""
+
+    def url(obj, context):
+        return context["request"].build_absolute_uri(reverse(url_name, args=[obj.pk]))
+
+    def thumbnail_url(obj, context):
+        return context["request"].build_absolute_uri(reverse(f"{url_name}-thumbnail", args=[obj.pk]))
+
+    return staticmethod(url), staticmethod(thumbnail_url)
+
+
 class SourceOut(Schema):
     id: UUID
     url: str
@@ -88,13 +100,7 @@ class SourceOut(Schema):
     sha256: str
     created_at: datetime
 
-    @staticmethod
-    def resolve_url(obj, context):
-        return context["request"].build_absolute_uri(reverse("media-source", args=[obj.pk]))
-
-    @staticmethod
-    def resolve_thumbnail_url(obj, context):
-        return context["request"].build_absolute_uri(reverse("media-source-thumbnail", args=[obj.pk]))
+    resolve_url, resolve_thumbnail_url = media_url_resolvers("media-source")
 
 
 class OutputOut(Schema):
@@ -106,13 +112,7 @@ class OutputOut(Schema):
     height: int
     nsfw: bool
 
-    @staticmethod
-    def resolve_url(obj, context):
-        return context["request"].build_absolute_uri(reverse("media-output", args=[obj.pk]))
-
-    @staticmethod
-    def resolve_thumbnail_url(obj, context):
-        return context["request"].build_absolute_uri(reverse("media-output-thumbnail", args=[obj.pk]))
+    resolve_url, resolve_thumbnail_url = media_url_resolvers("media-output")
 
 
 class VariationOut(Schema):

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
-from . import costs, images, metrics, models, outputs, reconcile, wavespeed
+from . import costs, metrics, models, outputs, reconcile, wavespeed
 from .models import (
     IN_FLIGHT_STATUSES,
     ApiKeyRefusal,
@@ -217,7 +217,7 @@ class Dispatcher:
                     with source.image.open("rb") as fh:
                         data = fh.read()
                     uploaded = image_url = self.client().upload_media(
-                        f"{source.sha256[:16]}.{source.extension}", data, images.CONTENT_TYPES.get(source.format, "image/jpeg")
+                        f"{source.sha256[:16]}.{source.extension}", data, source.content_type
                     )
                 except wavespeed.WaveSpeedError as exc:
                     raise UploadFailed(exc) from exc

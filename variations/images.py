@@ -14,7 +14,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Formats WaveSpeed reads as a source image. MPO is a JPEG with extra frames (phone cameras).
 SOURCE_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "GIF"}
-CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
 class ImageRejected(ValueError):

@@ -10,6 +10,9 @@ from django.db import models
 from django.utils import timezone
 
 
+CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+
+
 def source_path(source, filename):
     return f"sources/{source.sha256[:2]}/{source.sha256}.{source.extension}"
 
@@ -56,6 +59,14 @@ class Source(models.Model):
     @property
     def extension(self):
         return {"JPEG": "jpg", "MPO": "jpg"}.get(self.format, self.format.lower())
+
+    @property
+    def content_type(self):
+        return CONTENT_TYPES.get(self.format, "application/octet-stream")
+
+    @property
+    def download_name(self):
+        return f"source-{self.sha256[:12]}.{self.extension}"
 
     def valid_wavespeed_url(self):
         """The uploaded copy's URL if WaveSpeed still keeps it (7 days; one day's margin), else ''."""
@@ -277,6 +288,14 @@ class Output(models.Model):
     @property
     def extension(self):
         return "jpg" if self.format == "JPEG" else self.format.lower()
+
+    @property
+    def content_type(self):
+        return CONTENT_TYPES.get(self.format, "application/octet-stream")
+
+    @property
+    def download_name(self):
+        return f"variation-{self.variation_id.hex[:8]}-{self.index}.{self.extension}"
 
 
 class DispatcherLease(models.Model):

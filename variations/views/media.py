@@ -18,9 +18,6 @@ from ..api_auth import BearerToken
 from ..models import Output, Source, Status
 from .shared import open_link, private
 
-CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
-
-
 def requester(request):
     """The signed-in user, or the owner of a valid `Authorization: Bearer` token, or None."""
     if request.user.is_authenticated:
@@ -74,29 +71,28 @@ def denied():
     return HttpResponse("Sign in, or send an API token, to see this file.", status=401, content_type="text/plain")
 
 
+def file_answer(request, item, thumbnail, send=send_file):
+    """A source's or an output's thumbnail or original (`?download` for an attachment)."""
+    if thumbnail:
+        return send(item.thumbnail, "image/webp")
+    return send(item.image, item.content_type, item.download_name if "download" in request.GET else None)
+
+
 @require_GET
 def source_file(request, source_id, thumbnail=False):
     if requester(request) is None:
         return denied()
-    source = get_object_or_404(Source, pk=source_id)
-    if thumbnail:
-        return send_file(source.thumbnail, "image/webp")
-    name = f"source-{source.sha256[:12]}.{source.extension}" if "download" in request.GET else None
-    return send_file(source.image, CONTENT_TYPES.get(source.format, "application/octet-stream"), name)
+    return file_answer(request, get_object_or_404(Source, pk=source_id), thumbnail)
 
 
 @require_GET
 def output_file(request, output_id, thumbnail=False):
     if requester(request) is None:
         return denied()
-    output = get_object_or_404(Output, pk=output_id)
-    if thumbnail:
-        return send_file(output.thumbnail, "image/webp")
-    name = f"variation-{output.variation_id.hex[:8]}-{output.index}.{output.extension}" if "download" in request.GET else None
-    return send_file(output.image, CONTENT_TYPES.get(output.format, "application/octet-stream"), name)
+    return file_answer(request, get_object_or_404(Output, pk=output_id), thumbnail)
 
 
-def _shared_answer(link, field, content_type, download_name=None):
+def send_shared(field, content_type, download_name=None):
     response = private(send_file(field, content_type, download_name))
     response["Cache-Control"] = "private, no-cache"  # a revoked link stops showing images at once
     return response
@@ -115,11 +111,7 @@ def shared_source_file(request, token, source_id, thumbnail=False):
         return not_shared("This link does not share that image.")
     if not thumbnail and not link.allow_download:
         return not_shared("This link shares thumbnails only.")
-    source = get_object_or_404(Source, pk=source_id)
-    if thumbnail:
-        return _shared_answer(link, source.thumbnail, "image/webp")
-    name = f"source-{source.sha256[:12]}.{source.extension}" if "download" in request.GET else None
-    return _shared_answer(link, source.image, CONTENT_TYPES.get(source.format, "application/octet-stream"), name)
+    return file_answer(request, get_object_or_404(Source, pk=source_id), thumbnail, send=send_shared)
 
 
 @require_GET
@@ -132,16 +124,11 @@ def shared_output_file(request, token, output_id, thumbnail=False):
     if not thumbnail and not link.allow_download:
         return not_shared("This link shares thumbnails only.")
     output = get_object_or_404(Output.objects.filter(variation__status=Status.COMPLETED), pk=output_id)
-    if thumbnail:
-        return _shared_answer(link, output.thumbnail, "image/webp")
-    name = f"variation-{output.variation_id.hex[:8]}-{output.index}.{output.extension}" if "download" in request.GET else None
-    content_type = CONTENT_TYPES.get(output.format, "application/octet-stream")
-    if not link.show_parameters:
-        return without_parameters(output.image, content_type, name)
-    return _shared_answer(link, output.image, content_type, name)
+    hides_parameters = not (thumbnail or link.show_parameters)  # thumbnails carry no parameters
+    return file_answer(request, output, thumbnail, send=without_parameters if hides_parameters else send_shared)
 
 
-def without_parameters(field, content_type, download_name):
+def without_parameters(field, content_type, download_name=None):
     """An output whose embedded parameters (seed, settings) are taken out, for links that hide them."""
     try:
         with field.open("rb") as stored:
