@@ -126,6 +126,18 @@ def test_a_401_fails_that_job_and_stops_further_submits_until_the_key_works(sett
     assert second.status == Status.COMPLETED
 
 
+def test_without_a_key_jobs_wait_untouched(settings, wavespeed, source, alice):
+    settings.WAVESPEED_API_KEY = ""
+    job = queue(source, alice)[0]
+
+    run()
+
+    job.refresh_from_db()
+    assert job.status == Status.QUEUED and job.submit_attempts == 0
+    assert wavespeed.stats()["uploads"] == wavespeed.stats()["submit_requests"] == 0
+    assert not dispatcher.work_remains()  # nothing wakes a dispatcher for it until a key is set
+
+
 def test_429_means_wait_not_fail(settings, wavespeed, source, alice):
     settings.WAVESPEED_MAX_CONCURRENCY = 3
     wavespeed.config.concurrency = 1  # the account allows fewer than the app was told

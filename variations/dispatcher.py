@@ -159,7 +159,7 @@ class Dispatcher:
     def check_key(self):
         """Refuse to submit with a key WaveSpeed refused, until it works again (checked each minute)."""
         refusal = ApiKeyRefusal.for_current_key()
-        self.key_refused = refusal is not None
+        self.key_refused = refusal is not None or not settings.WAVESPEED_API_KEY
         if refusal and timezone.now() - refusal.checked_at > timedelta(seconds=KEY_RECHECK_SECONDS):
             try:
                 self.client().balance()
@@ -458,9 +458,10 @@ class Dispatcher:
 
 
 def work_remains(include_queued=True):
-    """Is any job waiting for the dispatcher? Queued jobs do not count while WaveSpeed refuses the key."""
+    """Is any job waiting for the dispatcher? Queued jobs do not count while WaveSpeed refuses the key,
+    nor without a key at all (they wait, untouched, until one is set)."""
     active = Q(status__in=[Status.SUBMITTING, Status.PROCESSING, Status.STORING]) | Q(delete_pending=True)
-    if include_queued:
+    if include_queued and settings.WAVESPEED_API_KEY:
         active |= Q(status=Status.QUEUED)
     return Variation.objects.filter(active).exists()
 
