@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from collections import Counter
@@ -116,6 +117,16 @@ def check_guarantees(stack, simulator, job_ids, cap=CAP, task_failures_allowed=T
     return jobs, stats
 
 
+def report(name, jobs, stats, **extra):
+    """One line per run (shown with `pytest -s`): what the faults did and how the jobs ended."""
+    ended = Counter(f"{job['status']}{':' + job['error_code'] if job['error_code'] else ''}" for job in jobs)
+    faults = {kind: n for kind, n in stats["faults"].items() if n}
+    sys.__stderr__.write(
+        f"\n[faults] {name}: {len(jobs)} jobs {dict(ended)}; submits {stats['submits']}, 429s {stats['rejected_429']}, "
+        f"401s {stats['rejected_401']}, injected {faults}, max in flight {stats['max_in_flight']} {extra or ''}\n"
+    )
+
+
 class LockHog(threading.Thread):
     """Holds SQLite's write lock again and again (BEGIN IMMEDIATE, a pause, COMMIT), as a busy neighbour would."""
 
@@ -170,6 +181,7 @@ def test_every_fault_at_once(live_stack_factory, simulator_factory):
         burster.join()
 
     jobs, stats = check_guarantees(stack, simulator, job_ids)
+    report("every fault at once", jobs, stats)
     faults = stats["faults"]
     assert stats["rejected_429"] > 0 and faults["poll_error"] > 0 and faults["download_error"] > 0
     assert faults["malformed"] + faults["slow"] > 0
@@ -214,6 +226,7 @@ def test_killed_workers_and_web_server_lose_nothing_and_send_nothing_twice(live_
             hog.join()
 
     jobs, stats = check_guarantees(stack, simulator, job_ids, task_failures_allowed=False)
+    report("kills", jobs, stats, worker_kills=WORKER_KILLS, web_kills=1, lock_holds=hog.holds)
     statuses = Counter(job["status"] for job in jobs)
     # Each kill can catch at most one submit without an answer (submits go out one at a time), and
     # WaveSpeed's history settles even that one; every other job completes.
