@@ -159,10 +159,13 @@ WaveSpeed. The machine is noisy, so the ratios are the result and absolute times
 
 N = {n} jobs of one 1024×1024 output each, simulated inference L = {latency:g} s ± {results['jitter'] * 100:.0f} %
 (uniform), concurrency cap C = {c} on both sides (WAVESPEED_MAX_CONCURRENCY={c}, WAVESPEED_MAX_PER_MINUTE=0;
-simulator concurrency {c}, no per-minute limit). The app runs as in production on one machine: `runserver`
-and one `qcluster` on a fresh SQLite data directory; jobs are created through `POST /api/v1/variations`
-one after another, and the wall time runs from the first create to the last job `completed` (outputs and
-thumbnails stored). The SDK side is `wavespeed.Client(base_url=simulator).run()` ({sdk['client']}, its
+simulator concurrency {c}, no per-minute limit). The app runs as real processes, started as the integration
+tests start them (`tests/live.py`): Django's `runserver` and one `qcluster` on a fresh SQLite data directory.
+Jobs are created through `POST /api/v1/variations` one after another, each on a new connection (runserver
+answers a kept-alive connection ~40 ms late, Nagle's algorithm meeting the client's delayed ACK, which a
+production server does not), and the wall time runs from the first create to the last job `completed`
+(outputs and thumbnails stored). The simulator answers without that delay and renders a prediction's outputs
+while it runs, as WaveSpeed has them ready when it completes, so its own costs are not counted as the app's. The SDK side is `wavespeed.Client(base_url=simulator).run()` ({sdk['client']}, its
 default 1 s polling) from a pool of C threads, each output then downloaded to disk, since the app keeps
 its outputs too; its wall time ends at the last download. Requests are counted by the simulator.
 
@@ -223,6 +226,11 @@ Worker memory is sampled every 0.25 s over the qcluster's process group: the lar
 and two workers; pages they share are counted in each).
 
 {growth_table(results)}
+
+Requests per job fall as N grows because the first C jobs are polled before any duration is known (from 1 s
+on, backing off); later jobs are polled across the spread the first ones showed. The ratio to the ideal falls
+for the same reason and because the first round's start-up costs are shared by more rounds. The dispatcher
+keeps no per-job state beyond the database, so its memory stays flat.
 
 ## Reproduce
 
