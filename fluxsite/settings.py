@@ -233,8 +233,9 @@ FLUXSITE_DISPATCH_THREADS = envint("FLUXSITE_DISPATCH_THREADS", max(8, min(64, 2
 # Submit POSTs under way at once. One means a crash leaves at most one submit without an answer,
 # which WaveSpeed's history then settles exactly (see Dispatcher.reconcile_submits).
 FLUXSITE_SUBMIT_PARALLELISM = envint("FLUXSITE_SUBMIT_PARALLELISM", 1)
-# How long a submit without an answer waits before WaveSpeed's history is asked about it.
-FLUXSITE_SUBMIT_SETTLE_SECONDS = envint("FLUXSITE_SUBMIT_SETTLE_SECONDS", 30)
+# How long a submit without an answer waits before WaveSpeed's history is asked about it. Keep it
+# well above the connect + read timeouts: a submit WaveSpeed is still working on must show by then.
+FLUXSITE_SUBMIT_SETTLE_SECONDS = envint("FLUXSITE_SUBMIT_SETTLE_SECONDS", 90)
 # Webhooks need a public https URL; plain http is for tests and benchmarks on one machine only.
 FLUXSITE_WEBHOOK_ALLOW_HTTP = envbool("FLUXSITE_WEBHOOK_ALLOW_HTTP")
 

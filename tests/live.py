@@ -144,15 +144,21 @@ class LiveStack:
         return "\n".join(Path(log.name).read_text()[-3000:] for log in self.logs)
 
     def stop(self):
+        # SIGTERM to each main process only, as `docker stop` does: qcluster stops its own children,
+        # and hangs if they are signalled at the same time. Whatever is left is then killed.
         for process in [self.web, *self.workers]:
             if process and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.terminate()
         for process in [self.web, *self.workers]:
             if process:
                 try:
                     process.wait(15)
                 except subprocess.TimeoutExpired:
+                    pass
+                try:
                     os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         for log in self.logs:
             log.close()
         if self.database_url:
