@@ -102,27 +102,32 @@ def not_shared(text):
     return private(HttpResponse(text, status=404, content_type="text/plain"))
 
 
-@require_GET
-def shared_source_file(request, token, source_id, thumbnail=False):
+def open_for_file(request, token, granted, thumbnail):
+    """(link, None) if the link is live and shares this file (originals only when it allows
+    downloads), else (None, the answer that refuses it)."""
     link, refused = open_link(request, token)
     if refused:
-        return refused
-    if not link.grants_source(source_id):
-        return not_shared("This link does not share that image.")
+        return None, refused
+    if not granted(link):
+        return None, not_shared("This link does not share that image.")
     if not thumbnail and not link.allow_download:
-        return not_shared("This link shares thumbnails only.")
+        return None, not_shared("This link shares thumbnails only.")
+    return link, None
+
+
+@require_GET
+def shared_source_file(request, token, source_id, thumbnail=False):
+    link, refused = open_for_file(request, token, lambda link: link.grants_source(source_id), thumbnail)
+    if refused:
+        return refused
     return file_answer(request, get_object_or_404(Source, pk=source_id), thumbnail, send=send_shared)
 
 
 @require_GET
 def shared_output_file(request, token, output_id, thumbnail=False):
-    link, refused = open_link(request, token)
+    link, refused = open_for_file(request, token, lambda link: link.grants_output(output_id), thumbnail)
     if refused:
         return refused
-    if not link.grants_output(output_id):
-        return not_shared("This link does not share that image.")
-    if not thumbnail and not link.allow_download:
-        return not_shared("This link shares thumbnails only.")
     output = get_object_or_404(Output.objects.filter(variation__status=Status.COMPLETED), pk=output_id)
     hides_parameters = not (thumbnail or link.show_parameters)  # thumbnails carry no parameters
     return file_answer(request, output, thumbnail, send=without_parameters if hides_parameters else send_shared)
