@@ -1,6 +1,7 @@
 """Shared fixtures: ready users and clients, images made on the spot, private storage per test."""
 
 import io
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -71,12 +72,13 @@ def viewer(db):
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
-    """Throttle counts and other cached state do not leak from one test into the next (in-process cache only:
-    clearing a Redis cache would flush its whole database)."""
+def fresh_cache(settings):
+    """Throttle counts and other cached state do not leak from one test into the next: each test gets
+    a key prefix of its own (clearing a shared Redis cache would flush its whole database)."""
     from django.core.cache import caches
     from django.core.cache.backends.locmem import LocMemCache
 
+    settings.CACHES = {name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"} for name, config in settings.CACHES.items()}
     if isinstance(caches["default"], LocMemCache):
         caches["default"].clear()
     yield

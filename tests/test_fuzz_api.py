@@ -31,6 +31,21 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
 
+@pytest.fixture(autouse=True)
+def connections_kept_open():
+    """Requests go straight to the WSGI app, not through Django's test client, so the end of each
+    request (and the start of the next) would close the connection holding the test's transaction (PostgreSQL with
+    CONN_MAX_AGE). The test client disconnects the same handler for the same reason."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
 @pytest.fixture
 def known(db, alice):
     """A source and a job of alice's, so generated requests can name things that exist."""
