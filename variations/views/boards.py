@@ -19,7 +19,8 @@ curate_required = require("curate")
 
 
 def boards_with_counts():
-    return Board.objects.select_related("created_by").annotate(item_count=Count("items"), last_added=Max("items__added_at"))
+    boards = Board.objects.select_related("created_by").annotate(item_count=Count("items"), last_added=Max("items__added_at"))
+    return boards.order_by("-updated_at")  # Meta.ordering does not apply to a query with an aggregate
 
 
 @browse_required

@@ -26,7 +26,8 @@ def gallery_url(source, job=None):
 
 def jobs_with_outputs():
     """Jobs with their people and outputs (and how often each output was varied): a fixed number of queries."""
-    outputs = Output.objects.annotate(derived_count=Count("derived_sources"))
+    # Explicit order: Meta.ordering does not apply to a query with an aggregate (GROUP BY).
+    outputs = Output.objects.annotate(derived_count=Count("derived_sources")).order_by("index")
     return Variation.objects.select_related("owner", "source").prefetch_related(Prefetch("outputs", queryset=outputs))
 
 
