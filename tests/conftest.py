@@ -127,6 +127,31 @@ def simulator(simulator_factory):
     return simulator_factory()
 
 
+def run_dispatcher_here(seconds=30):
+    """Run the dispatcher in the test's own process until its work is done (or `seconds` pass)."""
+    from variations import dispatcher
+    from variations.models import DispatcherLease
+
+    holder = "test-dispatcher"
+    assert DispatcherLease.acquire(holder, 10)
+    try:
+        dispatcher.Dispatcher(holder).run(seconds)
+    finally:
+        DispatcherLease.release(holder)
+
+
+@pytest.fixture
+def wavespeed(settings, simulator):
+    """The app pointed at the simulator: 3 predictions at once, no per-minute limit, and unanswered
+    submits settled at once."""
+    settings.WAVESPEED_BASE_URL = simulator.base_url
+    settings.WAVESPEED_MAX_CONCURRENCY = 3
+    settings.WAVESPEED_MAX_PER_MINUTE = 0
+    settings.FLUXSITE_SUBMIT_SETTLE_SECONDS = 0
+    simulator.config.per_minute = 0
+    return simulator
+
+
 # --- A live stack: web server + qcluster as real processes against a simulator ------------------------------
 
 

@@ -11,9 +11,10 @@ import responses
 from django.core.cache import cache
 from django.utils import timezone
 
+from tests.conftest import run_dispatcher_here
 from tests.factories import make_job, make_source
-from variations import costs, dispatcher, services, wavespeed
-from variations.models import DispatcherLease, ErrorCode, Status, Variation
+from variations import costs, services, wavespeed
+from variations.models import ErrorCode, Status, Variation
 from variations.params import VariationParams
 
 pytestmark = pytest.mark.django_db
@@ -154,25 +155,16 @@ def test_the_month_starts_at_midnight_utc_on_the_first():
     assert costs.month_start(datetime(2026, 3, 17, 5, 30, tzinfo=UTC)) == datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def test_the_dispatcher_stops_sending_at_the_budget(settings, simulator, source, alice):
+def test_the_dispatcher_stops_sending_at_the_budget(settings, wavespeed, source, alice):
     """Wired into the dispatcher's submit path: the simulator prices 0.025 USD per image."""
-    settings.WAVESPEED_BASE_URL = simulator.base_url
-    settings.WAVESPEED_MAX_CONCURRENCY = 3
-    settings.WAVESPEED_MAX_PER_MINUTE = 0
-    simulator.config.per_minute = 0
     settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("0.10")  # room for four images
     jobs = [services.create_variation(source, VariationParams(num_images=1, size="256*256"), alice) for _ in range(6)]
 
-    holder = "budget-test"
-    assert DispatcherLease.acquire(holder, 10)
-    try:
-        dispatcher.Dispatcher(holder).run(30)
-    finally:
-        DispatcherLease.release(holder)
+    run_dispatcher_here()
 
     statuses = Counter(Variation.objects.get(pk=job.pk).status for job in jobs)
     assert statuses == {Status.COMPLETED: 4, Status.FAILED: 2}
-    assert simulator.stats()["submits"] == 4
+    assert wavespeed.stats()["submits"] == 4
     assert Variation.objects.filter(error_code=ErrorCode.BUDGET_REACHED).count() == 2
     assert costs.spent_this_month() == Decimal("0.1000")
 

@@ -7,23 +7,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.conftest import make_image
+from tests.conftest import make_image, run_dispatcher_here
 from variations import dispatcher, images, services
 from variations.models import MAX_SUBMIT_ATTEMPTS, ApiKeyRefusal, DispatcherLease, Output, Status, Variation
 from variations.params import VariationParams
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def wavespeed(settings, simulator):
-    """Point the app at the simulator, with room for several jobs at once."""
-    settings.WAVESPEED_BASE_URL = simulator.base_url
-    settings.WAVESPEED_MAX_CONCURRENCY = 3
-    settings.WAVESPEED_MAX_PER_MINUTE = 0
-    settings.FLUXSITE_SUBMIT_SETTLE_SECONDS = 0
-    simulator.config.per_minute = 0
-    return simulator
 
 
 @pytest.fixture
@@ -36,12 +25,7 @@ def queue(source, owner, count=1, **params):
 
 
 def run(seconds=30):
-    holder = "test-dispatcher"
-    assert DispatcherLease.acquire(holder, 10)
-    try:
-        dispatcher.Dispatcher(holder).run(seconds)
-    finally:
-        DispatcherLease.release(holder)
+    run_dispatcher_here(seconds)
 
 
 def test_jobs_complete_with_every_output_and_thumbnail_stored(wavespeed, source, alice):

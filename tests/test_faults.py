@@ -19,9 +19,9 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import make_image
+from tests.conftest import make_image, run_dispatcher_here
 from variations import dispatcher, services
-from variations.models import ApiKeyRefusal, DispatcherLease, Status, Variation
+from variations.models import ApiKeyRefusal, Status, Variation
 from variations.params import VariationParams
 from variations.simulator import DOCUMENTED_FAILURE_CODES
 
@@ -238,26 +238,9 @@ def test_killed_workers_and_web_server_lose_nothing_and_send_nothing_twice(live_
 
 
 @pytest.fixture
-def wavespeed(settings, simulator):
-    settings.WAVESPEED_BASE_URL = simulator.base_url
-    settings.WAVESPEED_MAX_CONCURRENCY = CAP
-    settings.WAVESPEED_MAX_PER_MINUTE = 0
-    simulator.config.per_minute = 0
-    return simulator
-
-
-@pytest.fixture
 def source(alice):
     return services.store_source(make_image(size=(600, 400)), user=alice)[0]
 
-
-def run_dispatcher(seconds=30):
-    holder = "fault-test"
-    assert DispatcherLease.acquire(holder, 10)
-    try:
-        dispatcher.Dispatcher(holder).run(seconds)
-    finally:
-        DispatcherLease.release(holder)
 
 
 @pytest.mark.django_db
@@ -267,7 +250,7 @@ def test_a_task_failure_with_a_final_code_fails_the_job_with_that_code(wavespeed
     wavespeed.config.fail_codes = [code]
     job = services.create_variation(source, VariationParams(size="256*256"), alice)
 
-    run_dispatcher()
+    run_dispatcher_here()
 
     job.refresh_from_db()
     assert (job.status, job.error_code) == (Status.FAILED, str(code))
@@ -284,7 +267,7 @@ def test_a_retryable_task_failure_is_sent_again_and_can_then_complete(wavespeed,
     job = services.create_variation(source, VariationParams(size="256*256"), alice)
     recover_after_first_submit(wavespeed)
 
-    run_dispatcher()
+    run_dispatcher_here()
 
     job.refresh_from_db()
     assert job.status == Status.COMPLETED and job.outputs.count() == 1
@@ -325,13 +308,13 @@ def test_a_401_in_the_middle_of_a_run(monkeypatch, wavespeed, source, alice):
 
     flipper = threading.Thread(target=revoke_then_restore, daemon=True)
     flipper.start()
-    run_dispatcher()  # stops once only jobs held by the refused key are left, or all are done
+    run_dispatcher_here()  # stops once only jobs held by the refused key are left, or all are done
     flipper.join()
     assert revoked.is_set()
     for _ in range(3):  # what the minute sweep does: start the dispatcher again; it re-checks the key
         if not Variation.objects.exclude(status__in=[Status.COMPLETED, Status.FAILED]).exists():
             break
-        run_dispatcher()
+        run_dispatcher_here()
 
     statuses = Counter(Variation.objects.values_list("status", "error_code"))
     assert set(statuses) <= {(Status.COMPLETED, ""), (Status.FAILED, "unauthorized")}, statuses
