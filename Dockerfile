@@ -19,7 +19,10 @@ RUN python -m venv /opt/venv \
 
 COPY manage.py ./
 COPY fluxsite ./fluxsite
+COPY team ./team
 COPY variations ./variations
+COPY sharing ./sharing
+COPY wavespeed_api ./wavespeed_api
 COPY templates ./templates
 COPY static ./static
 

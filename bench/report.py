@@ -210,7 +210,7 @@ uses OFFSET pagination, whose cost grows with the page number (not a target).
 
 ## 4. Upload
 
-`services.store_source` (hash, checks, full decode where needed, 512 px WebP thumbnail, files written, row
+`sources.store_source` (hash, checks, full decode where needed, 512 px WebP thumbnail, files written, row
 saved) on each file in a fresh process; memory is the rise of the process's resident high-water mark
 (VmHWM, reset just before the call), which also counts Pillow's buffers that tracemalloc cannot see.
 The JPEG is decoded in draft mode (1/8 scale) for its thumbnail; the PNG (random pixels, so it cannot be

@@ -19,7 +19,7 @@ import requests
 from PIL import Image
 
 from tests.live import LiveStack
-from variations.simulator import SimulatorConfig, start_simulator
+from wavespeed_api.simulator import SimulatorConfig, start_simulator
 
 from .common import MemorySampler, StackDatabase, mean, median, percentile, unix_time
 

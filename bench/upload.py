@@ -1,4 +1,4 @@
-"""Upload cost: time and peak memory of services.store_source for a 24-megapixel JPEG and a 20 MB PNG.
+"""Upload cost: time and peak memory of sources.store_source for a 24-megapixel JPEG and a 20 MB PNG.
 
 Each file is measured in a fresh process (`python -m bench.upload FILE`). The peak is the kernel's
 high-water mark of resident memory (VmHWM), reset just before the call, so its rise over the size before
@@ -64,11 +64,11 @@ def measure_in_this_process(file_name):
     for image_format in ("PNG", "JPEG"):  # imports and codecs loaded before measuring
         warm_up = io.BytesIO()
         Image.new("RGB", (64, 64)).save(warm_up, image_format)
-        services.store_source(warm_up.getvalue())
+        sources.store_source(warm_up.getvalue())
     reset_peak_memory()
     before = memory_status("VmRSS")
     started = time.perf_counter()
-    source, created = services.store_source(data)
+    source, created = sources.store_source(data)
     seconds = time.perf_counter() - started
     peak = memory_status("VmHWM")
     assert created and source.thumbnail.size > 0

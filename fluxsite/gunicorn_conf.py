@@ -6,7 +6,7 @@ in the same format as the app's (FLUXSITE_LOG_FORMAT).
 
 import os
 
-from fluxsite.logformats import LOG_FORMATS
+from fluxsite.ops.logformats import LOG_FORMATS
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from fluxsite.logformats import LOG_FORMATS
+from fluxsite.ops.logformats import LOG_FORMATS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -68,12 +68,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "ninja",  # serves the API docs page's own static files (no CDN)
+    "team",
     "variations",
+    "sharing",
+    "fluxsite",
 ]
 
 MIDDLEWARE = [
     # /healthz and /metrics, answered before host checks and the HTTPS redirect (probes use plain HTTP and IPs).
-    "variations.views.ops.OpsEndpointsMiddleware",
+    "fluxsite.ops.middleware.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -81,7 +84,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Until the first administrator exists, every page leads to /setup/ (no default password anywhere).
-    "variations.views.account.FirstRunMiddleware",
+    "team.views.account.FirstRunMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -99,6 +102,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "team.context_processors.permissions",
+                "variations.context_processors.service_banner",
             ],
         },
     },

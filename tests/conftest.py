@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from PIL import Image
 
-from variations.models import ApiToken
+from team.models import ApiToken
 
 
 def make_image(fmt="JPEG", size=(640, 480), color=(200, 80, 40), **save_args):
@@ -53,8 +53,8 @@ def bob(db):
 
 
 def make_person(username, role):
-    """A user with a team role (variations.team.Role): admin, member or viewer."""
-    from variations.team import set_role
+    """A user with a team role (team.models.Role): admin, member or viewer."""
+    from team.models import set_role
 
     user = get_user_model().objects.create_user(username, f"{username}@example.com", f"{username}-password-1")
     set_role(user, role)
@@ -104,7 +104,7 @@ FAST_SIMULATOR = {"latency": 0.2, "latency_jitter": 0.0, "seed": 1234, "webhook_
 @pytest.fixture
 def simulator_factory():
     """Start simulators with any SimulatorConfig fields (on top of fast test defaults); all stop after the test."""
-    from variations.simulator import SimulatorConfig, start_simulator
+    from wavespeed_api.simulator import SimulatorConfig, start_simulator
 
     started = []
 
@@ -141,7 +141,7 @@ def run_dispatcher_here(seconds=30):
 
 
 @pytest.fixture
-def wavespeed(settings, simulator):
+def fake_wavespeed(settings, simulator):
     """The app pointed at the simulator: 3 predictions at once, no per-minute limit, and unanswered
     submits settled at once."""
     settings.WAVESPEED_BASE_URL = simulator.base_url

@@ -6,7 +6,8 @@ from datetime import timedelta
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from variations import images, services
+from variations.services import sources
+from variations import images
 from variations.models import Output, Status, Variation
 from variations.params import VariationParams
 
@@ -20,7 +21,7 @@ def make_source(user=None, size=(640, 480), derived_from=None):
     """A new stored source: each call paints a clearly different colour, so the bytes (and sources) differ."""
     n = next(_colours)
     colour = (n * 67 % 256, n * 151 % 256, n * 29 % 256)
-    return services.store_source(make_image(size=size, color=colour), user=user, derived_from=derived_from)[0]
+    return sources.store_source(make_image(size=size, color=colour), user=user, derived_from=derived_from)[0]
 
 
 def make_job(source, owner, status=Status.COMPLETED, outputs=1, nsfw=(), created_at=None, error="", **params):

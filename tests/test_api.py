@@ -10,9 +10,11 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.conftest import make_image
-from variations import services
-from variations.api import api as ninja_api
-from variations.models import ApiToken, Output, Status, Variation
+from variations.services import sources
+from variations.services import jobs as job_services
+from fluxsite.api import api as ninja_api
+from team.models import ApiToken
+from variations.models import Output, Status, Variation
 from variations.params import SEED_MAX
 
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
@@ -26,18 +28,18 @@ VARIATION_FIELDS = {
 @pytest.fixture(autouse=True)
 def wake():
     """The dispatcher is not started by these tests: only whether it would be woken is checked."""
-    with mock.patch("variations.dispatcher.wake_dispatcher") as wake_dispatcher:
+    with mock.patch("variations.services.jobs.wake_dispatcher") as wake_dispatcher:
         yield wake_dispatcher
 
 
 @pytest.fixture
 def source(alice):
-    return services.store_source(make_image("JPEG", size=(640, 480)), user=alice)[0]
+    return sources.store_source(make_image("JPEG", size=(640, 480)), user=alice)[0]
 
 
 @pytest.fixture
 def other_source(alice):
-    return services.store_source(make_image("PNG", size=(300, 300), color=(1, 2, 3)), user=alice)[0]
+    return sources.store_source(make_image("PNG", size=(300, 300), color=(1, 2, 3)), user=alice)[0]
 
 
 def make_job(source, owner=None, status=Status.QUEUED, **fields):

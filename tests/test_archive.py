@@ -64,13 +64,14 @@ def test_export_writes_one_zip_per_old_gallery_with_source_outputs_and_parameter
     assert Source.objects.count() == 2  # exporting deletes nothing
 
 
-def test_delete_removes_old_galleries_with_their_jobs_outputs_and_files(old_gallery, alice):
+def test_delete_removes_old_galleries_with_their_jobs_outputs_and_files(old_gallery, alice, django_capture_on_commit_callbacks):
     names = files_of(old_gallery)
     assert all(default_storage.exists(name) for name in names)
     recent = make_source(alice)
     make_job(recent, alice, Status.COMPLETED)
 
-    output = archive("--older-than", "90", "--delete")
+    with django_capture_on_commit_callbacks(execute=True):  # files go once the rows are gone for good
+        output = archive("--older-than", "90", "--delete")
 
     assert not Source.objects.filter(pk=old_gallery.pk).exists()
     assert not Variation.objects.filter(source_id=old_gallery.pk).exists()

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from variations.boards import Board, BoardItem
+from sharing.models import Board, BoardItem
 
 from .factories import make_job, make_source
 

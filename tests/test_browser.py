@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from variations import images
-from variations.simulator import SimulatorConfig, start_simulator
+from wavespeed_api.simulator import SimulatorConfig, start_simulator
 
 from .live import LiveStack
 

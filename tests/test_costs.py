@@ -13,7 +13,10 @@ from django.utils import timezone
 
 from tests.conftest import run_dispatcher_here
 from tests.factories import make_job, make_source
-from variations import costs, services, wavespeed
+from variations.services import jobs as job_services
+import wavespeed_api as wavespeed
+from variations.connection import wavespeed_client
+from variations import costs
 from variations.models import ErrorCode, Status, Variation
 from variations.params import VariationParams
 
@@ -45,9 +48,8 @@ def spend(job, usd, prediction_id="p", **fields):
 @responses.activate
 def test_price_asks_wavespeed_for_the_model_and_parameters_and_caches_the_answer():
     responses.post(PRICE_URL, json={"code": 200, "message": "success", "data": {"model_id": "x", "price": 0.05}})
-    client = wavespeed.WaveSpeedClient()
-    assert client.price(PARAMS) == Decimal("0.05")
-    assert client.price({**PARAMS, "seed": 99}) == Decimal("0.05")  # the seed does not change the price
+    assert costs.cached_price(PARAMS) == Decimal("0.05")
+    assert costs.cached_price({**PARAMS, "seed": 99}) == Decimal("0.05")  # the seed does not change the price
     assert len(responses.calls) == 1
     sent = responses.calls[0].request
     assert sent.headers["Authorization"] == "Bearer test-key"
@@ -56,7 +58,7 @@ def test_price_asks_wavespeed_for_the_model_and_parameters_and_caches_the_answer
     assert body["inputs"]["num_images"] == 2 and "seed" not in body["inputs"]
 
     responses.post(PRICE_URL, json={"price": 0.1})  # another shape: the price at the top level
-    assert client.price({**PARAMS, "num_images": 4}) == Decimal("0.1")
+    assert costs.cached_price({**PARAMS, "num_images": 4}) == Decimal("0.1")
     assert len(responses.calls) == 2
 
 
@@ -65,7 +67,7 @@ def test_price_asks_wavespeed_for_the_model_and_parameters_and_caches_the_answer
 def test_a_price_answer_without_a_usable_number_is_malformed(body):
     responses.post(PRICE_URL, json=body)
     with pytest.raises(wavespeed.MalformedResponse):
-        wavespeed.WaveSpeedClient(retries=0).price(PARAMS)
+        wavespeed_client(retries=0).price(PARAMS)
 
 
 # --- the price on each job, and the budget -------------------------------------------------------------
@@ -155,16 +157,16 @@ def test_the_month_starts_at_midnight_utc_on_the_first():
     assert costs.month_start(datetime(2026, 3, 17, 5, 30, tzinfo=UTC)) == datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def test_the_dispatcher_stops_sending_at_the_budget(settings, wavespeed, source, alice):
+def test_the_dispatcher_stops_sending_at_the_budget(settings, fake_wavespeed, source, alice):
     """Wired into the dispatcher's submit path: the simulator prices 0.025 USD per image."""
     settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("0.10")  # room for four images
-    jobs = [services.create_variation(source, VariationParams(num_images=1, size="256*256"), alice) for _ in range(6)]
+    jobs = [job_services.create_variation(source, VariationParams(num_images=1, size="256*256"), alice) for _ in range(6)]
 
     run_dispatcher_here()
 
     statuses = Counter(Variation.objects.get(pk=job.pk).status for job in jobs)
     assert statuses == {Status.COMPLETED: 4, Status.FAILED: 2}
-    assert wavespeed.stats()["submits"] == 4
+    assert fake_wavespeed.stats()["submits"] == 4
     assert Variation.objects.filter(error_code=ErrorCode.BUDGET_REACHED).count() == 2
     assert costs.spent_this_month() == Decimal("0.1000")
 

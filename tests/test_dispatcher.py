@@ -8,8 +8,10 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import make_image, run_dispatcher_here
-from variations import dispatcher, images, services
-from variations.models import MAX_SUBMIT_ATTEMPTS, ApiKeyRefusal, DispatcherLease, Output, Status, Variation
+from variations.services import sources
+from variations.services import jobs as job_services
+from variations import dispatcher, images
+from variations.models import ApiKeyRefusal, DispatcherLease, MAX_SUBMIT_ATTEMPTS, Output, Status, Variation
 from variations.params import VariationParams
 
 pytestmark = pytest.mark.django_db
@@ -17,18 +19,18 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def source(alice):
-    return services.store_source(make_image(size=(800, 600)), user=alice)[0]
+    return sources.store_source(make_image(size=(800, 600)), user=alice)[0]
 
 
 def queue(source, owner, count=1, **params):
-    return [services.create_variation(source, VariationParams(**params), owner) for _ in range(count)]
+    return [job_services.create_variation(source, VariationParams(**params), owner) for _ in range(count)]
 
 
 def run(seconds=30):
     run_dispatcher_here(seconds)
 
 
-def test_jobs_complete_with_every_output_and_thumbnail_stored(wavespeed, source, alice):
+def test_jobs_complete_with_every_output_and_thumbnail_stored(fake_wavespeed, source, alice):
     job = queue(source, alice, size="512*256", num_images=3, output_format="png", seed=42)[0]
 
     run()
@@ -43,17 +45,17 @@ def test_jobs_complete_with_every_output_and_thumbnail_stored(wavespeed, source,
         assert (output.width, output.height, output.format) == (512, 256, "PNG")
         assert images.read_parameters(data)["seed"] == 42
         assert output.thumbnail.size > 0
-    assert wavespeed.stats()["submits"] == 1
+    assert fake_wavespeed.stats()["submits"] == 1
 
 
-def test_the_concurrency_cap_holds_and_jobs_go_out_in_order(settings, wavespeed, source, alice):
+def test_the_concurrency_cap_holds_and_jobs_go_out_in_order(settings, fake_wavespeed, source, alice):
     settings.WAVESPEED_MAX_CONCURRENCY = 2
-    wavespeed.config.concurrency = 2  # WaveSpeed would refuse a third at once
+    fake_wavespeed.config.concurrency = 2  # WaveSpeed would refuse a third at once
     jobs = queue(source, alice, count=6)
 
     run()
 
-    stats = wavespeed.stats()
+    stats = fake_wavespeed.stats()
     assert stats["max_in_flight"] <= 2
     assert stats["rejected_429"] == 0
     assert stats["submits"] == 6
@@ -64,34 +66,34 @@ def test_the_concurrency_cap_holds_and_jobs_go_out_in_order(settings, wavespeed,
     assert set(Variation.objects.values_list("status", flat=True)) == {Status.COMPLETED}
 
 
-def test_one_dispatcher_follows_the_whole_capped_set_at_once(settings, wavespeed, source, alice):
+def test_one_dispatcher_follows_the_whole_capped_set_at_once(settings, fake_wavespeed, source, alice):
     """Three predictions of 1 s each finish in about 1 s, not 3: they are polled together."""
     settings.WAVESPEED_MAX_CONCURRENCY = 3
-    wavespeed.config.latency = 1.0
+    fake_wavespeed.config.latency = 1.0
     queue(source, alice, count=3)
     started = timezone.now()
 
     run()
 
     assert (timezone.now() - started).total_seconds() < 2.5
-    assert wavespeed.stats()["max_in_flight"] == 3
+    assert fake_wavespeed.stats()["max_in_flight"] == 3
 
 
-def test_polling_learns_the_expected_time_and_polls_little(settings, wavespeed, source, alice):
-    wavespeed.config.latency = 0.8
+def test_polling_learns_the_expected_time_and_polls_little(settings, fake_wavespeed, source, alice):
+    fake_wavespeed.config.latency = 0.8
     settings.WAVESPEED_MAX_CONCURRENCY = 1
     queue(source, alice, count=4)
 
     run()
 
-    polls = list(wavespeed.stats()["polls_by_prediction"].values())
+    polls = list(fake_wavespeed.stats()["polls_by_prediction"].values())
     # The first job polls until it learns the duration; later ones are polled near their finish.
     assert statistics.median(polls[1:]) <= 3
     assert max(polls) <= 8
 
 
-def test_a_401_fails_that_job_and_stops_further_submits_until_the_key_works(settings, wavespeed, source, alice):
-    wavespeed.config.api_key = "the-real-key"  # the app sends test-key
+def test_a_401_fails_that_job_and_stops_further_submits_until_the_key_works(settings, fake_wavespeed, source, alice):
+    fake_wavespeed.config.api_key = "the-real-key"  # the app sends test-key
     settings.WAVESPEED_MAX_CONCURRENCY = 1
     first, second = queue(source, alice, count=2)
 
@@ -110,7 +112,7 @@ def test_a_401_fails_that_job_and_stops_further_submits_until_the_key_works(sett
     assert second.status == Status.COMPLETED
 
 
-def test_without_a_key_jobs_wait_untouched(settings, wavespeed, source, alice):
+def test_without_a_key_jobs_wait_untouched(settings, fake_wavespeed, source, alice):
     settings.WAVESPEED_API_KEY = ""
     job = queue(source, alice)[0]
 
@@ -118,26 +120,26 @@ def test_without_a_key_jobs_wait_untouched(settings, wavespeed, source, alice):
 
     job.refresh_from_db()
     assert job.status == Status.QUEUED and job.submit_attempts == 0
-    assert wavespeed.stats()["uploads"] == wavespeed.stats()["submit_requests"] == 0
+    assert fake_wavespeed.stats()["uploads"] == fake_wavespeed.stats()["submit_requests"] == 0
     assert not dispatcher.work_remains()  # nothing wakes a dispatcher for it until a key is set
 
 
-def test_429_means_wait_not_fail(settings, wavespeed, source, alice):
+def test_429_means_wait_not_fail(settings, fake_wavespeed, source, alice):
     settings.WAVESPEED_MAX_CONCURRENCY = 3
-    wavespeed.config.concurrency = 1  # the account allows fewer than the app was told
+    fake_wavespeed.config.concurrency = 1  # the account allows fewer than the app was told
     queue(source, alice, count=3)
 
     run()
 
-    assert wavespeed.stats()["rejected_429"] >= 1
+    assert fake_wavespeed.stats()["rejected_429"] >= 1
     assert set(Variation.objects.values_list("status", flat=True)) == {Status.COMPLETED}
-    assert wavespeed.stats()["submits"] == 3
+    assert fake_wavespeed.stats()["submits"] == 3
 
 
 @pytest.mark.parametrize("code", ["1200", "1401", "1403"])
-def test_a_failed_prediction_fails_the_job_with_its_code(wavespeed, source, alice, code):
-    wavespeed.config.fail_rate = 1.0
-    wavespeed.config.fail_codes = [int(code)]
+def test_a_failed_prediction_fails_the_job_with_its_code(fake_wavespeed, source, alice, code):
+    fake_wavespeed.config.fail_rate = 1.0
+    fake_wavespeed.config.fail_codes = [int(code)]
     job = queue(source, alice)[0]
 
     run()
@@ -145,12 +147,12 @@ def test_a_failed_prediction_fails_the_job_with_its_code(wavespeed, source, alic
     job.refresh_from_db()
     assert job.status == Status.FAILED
     assert job.error_code == code and job.error
-    assert wavespeed.stats()["submits"] == 1
+    assert fake_wavespeed.stats()["submits"] == 1
 
 
-def test_retryable_task_failures_are_sent_again_a_few_times(wavespeed, source, alice):
-    wavespeed.config.fail_rate = 1.0
-    wavespeed.config.fail_codes = [5003]
+def test_retryable_task_failures_are_sent_again_a_few_times(fake_wavespeed, source, alice):
+    fake_wavespeed.config.fail_rate = 1.0
+    fake_wavespeed.config.fail_codes = [5003]
     job = queue(source, alice)[0]
 
     run()
@@ -158,13 +160,13 @@ def test_retryable_task_failures_are_sent_again_a_few_times(wavespeed, source, a
     job.refresh_from_db()
     assert job.status == Status.FAILED and job.error_code == "5003"
     assert job.submit_attempts == MAX_SUBMIT_ATTEMPTS
-    assert wavespeed.stats()["submits"] == MAX_SUBMIT_ATTEMPTS
+    assert fake_wavespeed.stats()["submits"] == MAX_SUBMIT_ATTEMPTS
 
 
-def test_transient_poll_and_download_errors_are_retried(wavespeed, source, alice, settings):
-    wavespeed.config.poll_error_rate = 0.4
-    wavespeed.config.malformed_rate = 0.2
-    wavespeed.config.download_error_rate = 0.4
+def test_transient_poll_and_download_errors_are_retried(fake_wavespeed, source, alice, settings):
+    fake_wavespeed.config.poll_error_rate = 0.4
+    fake_wavespeed.config.malformed_rate = 0.2
+    fake_wavespeed.config.download_error_rate = 0.4
     jobs = queue(source, alice, count=3, num_images=2)
 
     run(60)
@@ -173,12 +175,12 @@ def test_transient_poll_and_download_errors_are_retried(wavespeed, source, alice
         job.refresh_from_db()
         assert job.status == Status.COMPLETED
         assert job.outputs.count() == 2
-    assert wavespeed.stats()["submits"] == 3
+    assert fake_wavespeed.stats()["submits"] == 3
 
 
-def test_a_prediction_that_never_finishes_times_out_and_is_deleted(settings, wavespeed, source, alice):
+def test_a_prediction_that_never_finishes_times_out_and_is_deleted(settings, fake_wavespeed, source, alice):
     settings.WAVESPEED_PREDICTION_TIMEOUT = 1
-    wavespeed.config.latency = 30
+    fake_wavespeed.config.latency = 30
     job = queue(source, alice)[0]
 
     run()
@@ -186,12 +188,12 @@ def test_a_prediction_that_never_finishes_times_out_and_is_deleted(settings, wav
     job.refresh_from_db()
     assert job.status == Status.FAILED and job.error_code == "timeout"
     assert not job.delete_pending
-    assert wavespeed.stats()["deletes"] == 1
+    assert fake_wavespeed.stats()["deletes"] == 1
 
 
-def test_outputs_that_cannot_be_downloaded_fail_the_job_clearly(monkeypatch, wavespeed, source, alice):
-    monkeypatch.setattr(dispatcher, "MAX_STORE_ATTEMPTS", 2)
-    wavespeed.config.download_error_rate = 1.0
+def test_outputs_that_cannot_be_downloaded_fail_the_job_clearly(monkeypatch, fake_wavespeed, source, alice):
+    monkeypatch.setattr("variations.dispatcher.loop.MAX_STORE_ATTEMPTS", 2)
+    fake_wavespeed.config.download_error_rate = 1.0
     job = queue(source, alice)[0]
 
     run(60)
@@ -202,8 +204,8 @@ def test_outputs_that_cannot_be_downloaded_fail_the_job_clearly(monkeypatch, wav
     assert not Output.objects.filter(variation=job).exists()
 
 
-def test_cancelling_a_running_job_deletes_the_prediction(wavespeed, source, alice):
-    wavespeed.config.latency = 30
+def test_cancelling_a_running_job_deletes_the_prediction(fake_wavespeed, source, alice):
+    fake_wavespeed.config.latency = 30
     job = queue(source, alice)[0]
     worker = dispatcher.Dispatcher("test")
     worker.submit_queued()
@@ -212,12 +214,12 @@ def test_cancelling_a_running_job_deletes_the_prediction(wavespeed, source, alic
     job.refresh_from_db()
     assert job.status == Status.PROCESSING
 
-    assert services.cancel(job)
+    assert job_services.cancel(job)
     run()
 
     job.refresh_from_db()
     assert job.status == Status.CANCELLED and not job.delete_pending
-    assert wavespeed.stats()["deletes"] == 1
+    assert fake_wavespeed.stats()["deletes"] == 1
 
 
 def left_mid_submit(job):
@@ -226,17 +228,17 @@ def left_mid_submit(job):
     return job
 
 
-def test_a_submit_that_never_reached_wavespeed_is_sent_again(wavespeed, source, alice):
+def test_a_submit_that_never_reached_wavespeed_is_sent_again(fake_wavespeed, source, alice):
     job = left_mid_submit(queue(source, alice)[0])
 
     run()
 
     job.refresh_from_db()
     assert job.status == Status.COMPLETED
-    assert wavespeed.stats()["submits"] == 1
+    assert fake_wavespeed.stats()["submits"] == 1
 
 
-def test_a_submit_that_reached_wavespeed_is_followed_not_sent_again(wavespeed, source, alice):
+def test_a_submit_that_reached_wavespeed_is_followed_not_sent_again(fake_wavespeed, source, alice):
     job = left_mid_submit(queue(source, alice)[0])
     client = dispatcher.Dispatcher("dead").client()
     url = client.upload_media("s.jpg", job.source.image.read(), "image/jpeg")
@@ -247,10 +249,10 @@ def test_a_submit_that_reached_wavespeed_is_followed_not_sent_again(wavespeed, s
     job.refresh_from_db()
     assert job.status == Status.COMPLETED
     assert job.prediction_id == landed.id
-    assert wavespeed.stats()["submits"] == 1
+    assert fake_wavespeed.stats()["submits"] == 1
 
 
-def test_submits_that_cannot_be_told_apart_fail_as_ambiguous(wavespeed, source, alice):
+def test_submits_that_cannot_be_told_apart_fail_as_ambiguous(fake_wavespeed, source, alice):
     jobs = [left_mid_submit(job) for job in queue(source, alice, count=2)]
     client = dispatcher.Dispatcher("dead").client()
     url = client.upload_media("s.jpg", source.image.read(), "image/jpeg")
@@ -262,10 +264,10 @@ def test_submits_that_cannot_be_told_apart_fail_as_ambiguous(wavespeed, source, 
     for job in jobs:
         job.refresh_from_db()
         assert job.status == Status.FAILED and job.error_code == "submit_ambiguous"
-    assert wavespeed.stats()["submits"] == 2
+    assert fake_wavespeed.stats()["submits"] == 2
 
 
-def test_a_restarted_dispatcher_carries_on_jobs_where_they_were(wavespeed, source, alice):
+def test_a_restarted_dispatcher_carries_on_jobs_where_they_were(fake_wavespeed, source, alice):
     """One job already at WaveSpeed, one half stored: both finish with no new submit and no duplicate."""
     following, storing = queue(source, alice, count=2, num_images=2)
     first = dispatcher.Dispatcher("first")
@@ -288,10 +290,10 @@ def test_a_restarted_dispatcher_carries_on_jobs_where_they_were(wavespeed, sourc
         job.refresh_from_db()
         assert job.status == Status.COMPLETED
         assert sorted(job.outputs.values_list("index", flat=True)) == [0, 1]
-    assert wavespeed.stats()["submits"] == 2
+    assert fake_wavespeed.stats()["submits"] == 2
 
 
-def test_only_one_dispatcher_holds_the_lease(wavespeed):
+def test_only_one_dispatcher_holds_the_lease(fake_wavespeed):
     assert DispatcherLease.acquire("one", 10)
     assert not DispatcherLease.acquire("two", 10)
     assert dispatcher.run_dispatcher(seconds=1) == "another dispatcher is running"
@@ -300,7 +302,7 @@ def test_only_one_dispatcher_holds_the_lease(wavespeed):
     assert not DispatcherLease.renew("one", 10)
 
 
-def test_per_minute_limit_holds_back_jobs_in_order(settings, wavespeed, source, alice):
+def test_per_minute_limit_holds_back_jobs_in_order(settings, fake_wavespeed, source, alice):
     settings.WAVESPEED_MAX_PER_MINUTE = 3
     jobs = queue(source, alice, count=2, num_images=2)
 

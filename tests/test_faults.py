@@ -20,10 +20,12 @@ import requests
 from PIL import Image
 
 from tests.conftest import make_image, run_dispatcher_here
-from variations import dispatcher, services
+from variations.services import sources
+from variations.services import jobs as job_services
+from variations import dispatcher
 from variations.models import ApiKeyRefusal, Status, Variation
 from variations.params import VariationParams
-from variations.simulator import DOCUMENTED_FAILURE_CODES
+from wavespeed_api.simulator import DOCUMENTED_FAILURE_CODES
 
 SOAK = os.environ.get("FLUXSITE_SOAK") == "1"
 JOBS = 200 if SOAK else 24
@@ -240,39 +242,39 @@ def test_killed_workers_and_web_server_lose_nothing_and_send_nothing_twice(live_
 
 @pytest.fixture
 def source(alice):
-    return services.store_source(make_image(size=(600, 400)), user=alice)[0]
+    return sources.store_source(make_image(size=(600, 400)), user=alice)[0]
 
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("code", FINAL_CODES)
-def test_a_task_failure_with_a_final_code_fails_the_job_with_that_code(wavespeed, source, alice, code):
-    wavespeed.config.fail_rate = 1.0
-    wavespeed.config.fail_codes = [code]
-    job = services.create_variation(source, VariationParams(size="256*256"), alice)
+def test_a_task_failure_with_a_final_code_fails_the_job_with_that_code(fake_wavespeed, source, alice, code):
+    fake_wavespeed.config.fail_rate = 1.0
+    fake_wavespeed.config.fail_codes = [code]
+    job = job_services.create_variation(source, VariationParams(size="256*256"), alice)
 
     run_dispatcher_here()
 
     job.refresh_from_db()
     assert (job.status, job.error_code) == (Status.FAILED, str(code))
     assert job.error and job.completed_at
-    assert wavespeed.stats()["submits"] == 1  # a final code is never re-sent
+    assert fake_wavespeed.stats()["submits"] == 1  # a final code is never re-sent
     assert not job.outputs.exists()
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("code", RETRYABLE_CODES)
-def test_a_retryable_task_failure_is_sent_again_and_can_then_complete(wavespeed, source, alice, code):
-    wavespeed.config.fail_rate = 1.0
-    wavespeed.config.fail_codes = [code]
-    job = services.create_variation(source, VariationParams(size="256*256"), alice)
-    recover_after_first_submit(wavespeed)
+def test_a_retryable_task_failure_is_sent_again_and_can_then_complete(fake_wavespeed, source, alice, code):
+    fake_wavespeed.config.fail_rate = 1.0
+    fake_wavespeed.config.fail_codes = [code]
+    job = job_services.create_variation(source, VariationParams(size="256*256"), alice)
+    recover_after_first_submit(fake_wavespeed)
 
     run_dispatcher_here()
 
     job.refresh_from_db()
     assert job.status == Status.COMPLETED and job.outputs.count() == 1
-    stats = wavespeed.stats()
+    stats = fake_wavespeed.stats()
     assert [p["error_code"] for p in stats["predictions"].values()].count(code) == 1
     assert stats["submits"] == job.submit_attempts == 2  # the refunded failure, then the one that completed
 
@@ -290,22 +292,22 @@ def recover_after_first_submit(simulator):
 
 
 @pytest.mark.django_db
-def test_a_401_in_the_middle_of_a_run(monkeypatch, wavespeed, source, alice):
+def test_a_401_in_the_middle_of_a_run(monkeypatch, fake_wavespeed, source, alice):
     """The key stops working while jobs run: in-flight jobs wait and finish, queued ones are held (not failed),
     the one whose submit met the 401 fails saying so, and all carry on once the key works again."""
-    monkeypatch.setattr(dispatcher, "KEY_RECHECK_SECONDS", 0)
-    wavespeed.config.latency = 1.0
-    jobs = [services.create_variation(source, VariationParams(size="256*256"), alice) for _ in range(8)]
+    monkeypatch.setattr("variations.dispatcher.loop.KEY_RECHECK_SECONDS", 0)
+    fake_wavespeed.config.latency = 1.0
+    jobs = [job_services.create_variation(source, VariationParams(size="256*256"), alice) for _ in range(8)]
     revoked = threading.Event()
 
     def revoke_then_restore():
         deadline = time.monotonic() + 20
-        while wavespeed.stats()["submits"] < CAP and time.monotonic() < deadline:
+        while fake_wavespeed.stats()["submits"] < CAP and time.monotonic() < deadline:
             time.sleep(0.02)
-        wavespeed.config.api_key = "a-key-the-app-does-not-have"
+        fake_wavespeed.config.api_key = "a-key-the-app-does-not-have"
         revoked.set()
         time.sleep(1.5)
-        wavespeed.config.api_key = None  # any key works again
+        fake_wavespeed.config.api_key = None  # any key works again
 
     flipper = threading.Thread(target=revoke_then_restore, daemon=True)
     flipper.start()
@@ -321,9 +323,9 @@ def test_a_401_in_the_middle_of_a_run(monkeypatch, wavespeed, source, alice):
     assert set(statuses) <= {(Status.COMPLETED, ""), (Status.FAILED, "unauthorized")}, statuses
     assert statuses[(Status.FAILED, "unauthorized")] <= 1  # only a submit that met the 401 itself
     assert statuses[(Status.COMPLETED, "")] >= len(jobs) - 1
-    assert wavespeed.stats()["rejected_401"] > 0
+    assert fake_wavespeed.stats()["rejected_401"] > 0
     assert ApiKeyRefusal.for_current_key() is None
     for job in Variation.objects.filter(status=Status.COMPLETED):
         assert job.outputs.count() == 1
-    seeds = Counter(p["seed"] for p in wavespeed.stats()["predictions"].values())
+    seeds = Counter(p["seed"] for p in fake_wavespeed.stats()["predictions"].values())
     assert max(seeds.values()) == 1  # nothing sent twice

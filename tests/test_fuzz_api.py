@@ -21,7 +21,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import make_image
-from variations import services
+from variations.services import sources
+from variations.services import jobs as job_services
 from variations.params import VariationParams
 
 EXAMPLES = int(os.environ.get("FLUXSITE_API_FUZZ_EXAMPLES", "25"))
@@ -49,8 +50,8 @@ def connections_kept_open():
 @pytest.fixture
 def known(db, alice):
     """A source and a job of alice's, so generated requests can name things that exist."""
-    source = services.store_source(make_image(size=(320, 240)), user=alice)[0]
-    job = services.create_variation(source, VariationParams(), alice)
+    source = sources.store_source(make_image(size=(320, 240)), user=alice)[0]
+    job = job_services.create_variation(source, VariationParams(), alice)
     return {"source": str(source.pk), "source_id": str(source.pk), "job_id": str(job.pk)}
 
 

@@ -12,7 +12,10 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import make_job, make_source
-from variations import health, metrics, wavespeed
+from fluxsite.ops import health
+from fluxsite.ops import metrics
+from variations.connection import report_wavespeed_errors
+import wavespeed_api as wavespeed
 from variations.models import Status, Variation, WaveSpeedErrorCount
 
 pytestmark = pytest.mark.django_db
@@ -180,11 +183,11 @@ def test_wavespeed_errors_by_kind_add_up_across_processes(client, metrics_token)
     wavespeed.RateLimited("429")
     wavespeed.RateLimited("429")
     wavespeed.ServerError("502")
-    metrics.record_wavespeed_errors()
+    report_wavespeed_errors()
     WaveSpeedErrorCount.objects.filter(kind="rate_limited").update(count=10)  # what other processes added
     wavespeed.RateLimited("429")
-    metrics.record_wavespeed_errors()
-    metrics.record_wavespeed_errors()  # nothing new: nothing added
+    report_wavespeed_errors()
+    report_wavespeed_errors()  # nothing new: nothing added
 
     values = samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {metrics_token}").content.decode())
     assert values[("fluxsite_wavespeed_errors_total", frozenset({("kind", "rate_limited")}))] == 11
@@ -241,7 +244,7 @@ def test_the_health_command_exits_0_when_healthy_and_1_when_not(monkeypatch):
 
 
 def test_the_worker_health_check_needs_this_hosts_cluster_when_redis_is_the_broker(settings, monkeypatch):
-    from variations.management.commands import health as command
+    from fluxsite.management.commands import health as command
 
     settings.REDIS_URL = "redis://127.0.0.1:6379/0"
     monkeypatch.setitem(health.CHECKS, "broker", lambda: None)

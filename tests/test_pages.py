@@ -7,7 +7,7 @@ from django.http import HttpResponse
 from django.test import Client, RequestFactory
 
 from variations.models import ApiKeyRefusal, Status, key_fingerprint
-from variations.views.access import _requires
+from team.access import _requires
 
 from .factories import make_job, make_source
 

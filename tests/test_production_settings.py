@@ -113,7 +113,7 @@ def test_behind_an_https_proxy_cookies_are_secure_and_hsts_is_sent(tmp_path):
     assert s["hosts"] == ["studio.example.com"]
     assert s["csrf_origins"] == ["https://studio.example.com"]
     # /healthz and /metrics are answered before the HTTPS redirect and the host check.
-    assert s["middleware"][0] == "variations.views.ops.OpsEndpointsMiddleware"
+    assert s["middleware"][0] == "fluxsite.ops.middleware.OpsEndpointsMiddleware"
     assert s["middleware"][1] == "django.middleware.security.SecurityMiddleware"
 
 

@@ -12,9 +12,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from variations.models import ApiToken, Output, Source, Status, Variation
-from variations.team import Invitation, Role, TeamMember, role_of
-from variations.views.account import FirstRun
+from team.models import ApiToken
+from variations.models import Output, Source, Status, Variation
+from team.models import Invitation, Role, TeamMember, role_of
+from team.views.account import FirstRun
 
 from .conftest import make_person
 from .factories import make_job, make_source

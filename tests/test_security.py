@@ -9,10 +9,10 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from variations.boards import Board
-from variations.models import ApiToken
-from variations.sharing import ShareOptions, create_link
-from variations.team import Invitation
+from sharing.models import Board
+from team.models import ApiToken
+from sharing.models import ShareOptions, create_link
+from team.models import Invitation
 
 from .factories import make_job, make_source
 
@@ -172,7 +172,7 @@ def test_tokens_and_passwords_never_reach_the_logs(caplog, alice, admin, setting
     Client().post(f"/invite/{invite_token}/", {"username": "new", "password1": "x", "password2": "y"})
     Client().post("/accounts/login/", {"username": "alice", "password": "wrong-password-9"})
     Client().post("/accounts/login/", {"username": "alice", "password": "alice-password-1"})
-    from variations.sharing import ShareLink
+    from sharing.models import ShareLink
 
     ShareLink.objects.update(revoked_at="2020-01-01T00:00:00Z")
     Client().get(f"/s/{share_token}/")  # 410: Django warns "Gone: <path>"
@@ -189,7 +189,7 @@ def test_tokens_and_passwords_never_reach_the_logs(caplog, alice, admin, setting
 
 
 def caplog_free_token(user, source):
-    from variations.sharing import ShareLink
+    from sharing.models import ShareLink
 
     return ShareLink.objects.filter(created_by=user, source=source).latest("created_at").token()
 
@@ -217,6 +217,6 @@ def test_api_tokens_invitations_and_passwords_are_not_shown_after_creation(alice
 
 
 def caplog_free_token_id(user):
-    from variations.sharing import ShareLink
+    from sharing.models import ShareLink
 
     return ShareLink.objects.filter(created_by=user).latest("created_at").pk

@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from variations.boards import Board
-from variations.models import ApiToken
-from variations.sharing import ShareLink, ShareOptions, create_link, token_digest
+from sharing.models import Board
+from team.models import ApiToken
+from sharing.models import ShareLink, ShareOptions, create_link, token_digest
 
 from .factories import make_job, make_source
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
-from variations.timing import FIRST_POLL_UNKNOWN, MIN_POLL_GAP, PollTiming
+from variations.dispatcher.timing import FIRST_POLL_UNKNOWN, MIN_POLL_GAP, PollTiming
 
 
 def job(seconds_ago=0.0, via_webhook=False, size="1024*1024", inference_ms=None):

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from variations.models import ApiToken
+from team.models import ApiToken
 
 
 def signed_in(user):

@@ -10,8 +10,9 @@ import responses
 from responses import matchers
 from urllib3.exceptions import MaxRetryError, NameResolutionError, ProtocolError
 
-from variations import wavespeed
-from variations.wavespeed import (
+import wavespeed_api as wavespeed
+from wavespeed_api import client as wavespeed_client_module
+from wavespeed_api import (
     AmbiguousSubmit,
     BadRequest,
     MalformedResponse,
@@ -488,7 +489,7 @@ def test_download_redirected_to_a_cdn_drops_the_key(client, mocked):
 
 
 def test_download_over_the_size_cap_is_refused_without_retrying(client, mocked, monkeypatch):
-    monkeypatch.setattr(wavespeed, "MAX_DOWNLOAD_BYTES", 1000)
+    monkeypatch.setattr(wavespeed_client_module, "MAX_DOWNLOAD_BYTES", 1000)
     url = "https://cdn.example/huge.png"
     mocked.get(url, body=b"x" * 1001)
 
@@ -498,7 +499,7 @@ def test_download_over_the_size_cap_is_refused_without_retrying(client, mocked, 
 
 
 def test_download_at_the_size_cap_is_accepted(client, mocked, monkeypatch):
-    monkeypatch.setattr(wavespeed, "MAX_DOWNLOAD_BYTES", 1000)
+    monkeypatch.setattr(wavespeed_client_module, "MAX_DOWNLOAD_BYTES", 1000)
     mocked.get("https://cdn.example/ok.png", body=b"x" * 1000)
 
     assert len(client.download("https://cdn.example/ok.png")) == 1000
@@ -528,7 +529,7 @@ def test_download_gives_up_after_the_retries(client, mocked):
 
 
 def test_the_key_never_appears_in_errors_or_logs(client, mocked, caplog):
-    caplog.set_level(logging.DEBUG, logger="variations.wavespeed")
+    caplog.set_level(logging.DEBUG, logger="wavespeed_api.client")
     mocked.get(RESULT_URL, status=503, json={"code": 503, "message": "unavailable"})
     mocked.post(SUBMIT_URL, body=requests.ReadTimeout("timed out"))
 

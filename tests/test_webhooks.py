@@ -17,11 +17,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from tests.conftest import make_image
-from variations import services
+from variations.services import sources
+from variations.services import jobs as job_services
 from variations.models import Status, Variation
 from variations.params import VariationParams
-from variations.simulator.config import DEFAULT_WEBHOOK_SECRET
-from variations.simulator.webhooks import deliver_webhook, webhook_signature
+from wavespeed_api.simulator.config import DEFAULT_WEBHOOK_SECRET
+from wavespeed_api.simulator.webhooks import deliver_webhook, webhook_signature
 
 URL = "/webhooks/wavespeed"
 SECRET = "whsec_test-secret-for-webhooks"
@@ -38,8 +39,8 @@ def webhook_settings(settings):
 @pytest.fixture
 def job(alice):
     """A job WaveSpeed is running (PROCESSING, with its prediction id), as after the submit's answer."""
-    source = services.store_source(make_image(), user=alice)[0]
-    job = services.create_variation(source, VariationParams(num_images=2), alice)
+    source = sources.store_source(make_image(), user=alice)[0]
+    job = job_services.create_variation(source, VariationParams(num_images=2), alice)
     job.move_to(Status.SUBMITTING, submitted_at=timezone.now())
     job.move_to(
         Status.PROCESSING, prediction_id=PREDICTION_ID, via_webhook=True,

@@ -1,81 +1,25 @@
-"""The JSON API under /api/v1/ (django-ninja, which also writes /api/v1/openapi.json from these schemas)."""
+"""Sources and Variation jobs in the JSON API (/api/v1/sources, /api/v1/variations; mounted by fluxsite.api)."""
 
 from datetime import datetime
 from uuid import UUID
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import File, NinjaAPI, Query, Schema
+from ninja import File, Query, Router, Schema
 from ninja import Status as Reply
-from ninja.errors import HttpError, ValidationError
+from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from ninja.pagination import PageNumberPagination, paginate
 from pydantic import ConfigDict, Field
 
-from . import services
+from team.api import DetailOut, ErrorsOut, requires
+
 from .models import PUBLIC_TO_INTERNAL, Source, Status, Variation
-from .api_shares import router as shares_router
-from .params import VariationParams, errors_by_field
-from .api_auth import requires
-from .team import may_delete
+from .params import VariationParams
+from .services import jobs, sources
 
 
-class DocumentedAPI(NinjaAPI):
-    """NinjaAPI whose schema also lists the answers any operation can give besides its own: 401 without
-    valid credentials, and 400 when a parameter does not validate ({errors}) or the body cannot be parsed
-    at all ({detail}, ninja's own answer). Found by fuzzing the schema (tests/test_fuzz_api.py)."""
-
-    def get_openapi_schema(self, *args, **kwargs):
-        schema = super().get_openapi_schema(*args, **kwargs)
-        errors, detail = ({"$ref": f"#/components/schemas/{name}"} for name in ("ErrorsOut", "DetailOut"))
-        for operations in schema["paths"].values():
-            for operation in operations.values():
-                responses = operation["responses"]
-                responses["400"] = {
-                    "description": "Bad Request",
-                    "content": {"application/json": {"schema": {"anyOf": [errors, detail]}}},
-                }
-                responses.setdefault(
-                    "401", {"description": "Unauthorized", "content": {"application/json": {"schema": detail}}}
-                )
-        return schema
-
-
-api = DocumentedAPI(
-    title="fluxsite API",
-    version="1",
-    description="Image variations with FLUX.1 Redux [dev] through WaveSpeed, kept in this app's own storage.",
-    urls_namespace="api",
-    auth=requires("browse"),  # each operation names what it needs; this covers any that forgets
-)
-
-
-def without_param_source(loc):
-    """ninja's error location as the field a client sent: ("body", "payload", "seed") → ("seed",).
-
-    ninja puts where a value came from first (body, query, path, file ...) and, for a body schema,
-    the view's parameter name next; neither means anything to the client.
-    """
-    source, *rest = loc or ("",)
-    if source == "body":
-        return tuple(rest[1:])
-    if source in ("query", "path", "file", "form", "header", "cookie"):
-        return tuple(rest)
-    return tuple(loc)
-
-
-@api.exception_handler(ValidationError)
-def validation_failed(request, exc):
-    errors = [{**error, "loc": without_param_source(error["loc"])} for error in exc.errors]
-    return api.create_response(request, {"errors": errors_by_field(errors)}, status=400)
-
-
-class ErrorsOut(Schema):
-    errors: dict[str, list[str]]
-
-
-class DetailOut(Schema):
-    detail: str
+router = Router()
 
 
 def media_url_resolvers(url_name):
@@ -170,11 +114,11 @@ class Pages(PageNumberPagination):
         page: int = Field(1, ge=1, le=1_000_000)
 
 
-def jobs():
+def job_rows():
     return Variation.objects.select_related("source").prefetch_related("outputs")
 
 
-@api.post(
+@router.post(
     "/sources",
     response={200: SourceOut, 201: SourceOut, 400: ErrorsOut, 403: DetailOut},
     tags=["sources"],
@@ -183,18 +127,18 @@ def jobs():
 def upload_source(request, image: UploadedFile = File(...)):
     """Upload a source image (multipart field `image`). Identical bytes give the existing source (200)."""
     try:
-        source, created = services.store_source(services.read_upload(image), user=request.user)
-    except services.UploadRejected as exc:
+        source, created = sources.store_source(sources.read_upload(image), user=request.user)
+    except sources.UploadRejected as exc:
         return Reply(400, {"errors": {"image": [str(exc)]}})
     return Reply(201 if created else 200, source)
 
 
-@api.get("/sources/{source_id}", response={200: SourceOut, 404: DetailOut}, tags=["sources"], auth=requires("browse"))
+@router.get("/sources/{source_id}", response={200: SourceOut, 404: DetailOut}, tags=["sources"], auth=requires("browse"))
 def get_source(request, source_id: UUID):
     return get_object_or_404(Source, pk=source_id)
 
 
-@api.post(
+@router.post(
     "/variations",
     response={201: VariationOut, 400: ErrorsOut, 403: DetailOut, 404: DetailOut},
     tags=["variations"],
@@ -206,14 +150,14 @@ def create_variation(request, payload: VariationIn):
     if source is None:
         return Reply(404, {"detail": "Unknown source."})
     params = VariationParams.model_validate(payload.model_dump(exclude={"source"}))
-    return Reply(201, services.create_variation(source, params, request.user))
+    return Reply(201, jobs.create_variation(source, params, request.user))
 
 
-@api.get("/variations", response=list[VariationOut], tags=["variations"], auth=requires("browse"))
+@router.get("/variations", response=list[VariationOut], tags=["variations"], auth=requires("browse"))
 @paginate(Pages, page_size=20)
 def list_variations(request, filters: Query[VariationFilter]):
     """Jobs, newest first; filter by source and by status."""
-    found = jobs()
+    found = job_rows()
     if filters.source:
         found = found.filter(source_id=filters.source)
     if filters.status:
@@ -223,17 +167,17 @@ def list_variations(request, filters: Query[VariationFilter]):
     return found.order_by("-created_at")
 
 
-@api.get(
+@router.get(
     "/variations/{job_id}",
     response={200: VariationOut, 404: DetailOut},
     tags=["variations"],
     auth=requires("browse"),
 )
 def get_variation(request, job_id: UUID):
-    return get_object_or_404(jobs(), pk=job_id)
+    return get_object_or_404(job_rows(), pk=job_id)
 
 
-@api.post(
+@router.post(
     "/variations/{job_id}/rerun",
     response={201: VariationOut, 400: ErrorsOut, 403: DetailOut, 404: DetailOut},
     tags=["variations"],
@@ -243,13 +187,13 @@ def rerun_variation(request, job_id: UUID, overrides: VariationOverrides = None)
     """A new job with this one's parameters and the overrides given; a new seed unless `seed` is given."""
     job = get_object_or_404(Variation, pk=job_id)
     changes = overrides.model_dump(exclude_none=True) if overrides else {}
-    new_job, errors = services.rerun(job, changes, request.user)
+    new_job, errors = jobs.rerun(job, changes, request.user)
     if errors:
         return Reply(400, {"errors": errors})
     return Reply(201, new_job)
 
 
-@api.post(
+@router.post(
     "/variations/{job_id}/cancel",
     response={200: VariationOut, 403: DetailOut, 404: DetailOut, 409: DetailOut},
     tags=["variations"],
@@ -257,14 +201,14 @@ def rerun_variation(request, job_id: UUID, overrides: VariationOverrides = None)
 )
 def cancel_variation(request, job_id: UUID):
     job = get_object_or_404(Variation, pk=job_id)
-    if not services.cancel(job):
+    if not jobs.cancel(job):
         job.refresh_from_db()
         if job.status != Status.CANCELLED:
             return Reply(409, {"detail": f"The job is {job.public_status} and can no longer be cancelled."})
-    return Reply(200, get_object_or_404(jobs(), pk=job_id))
+    return Reply(200, get_object_or_404(job_rows(), pk=job_id))
 
 
-@api.delete(
+@router.delete(
     "/sources/{source_id}",
     response={204: None, 403: DetailOut, 404: DetailOut, 409: DetailOut},
     tags=["sources"],
@@ -273,14 +217,14 @@ def cancel_variation(request, job_id: UUID):
 def delete_source(request, source_id: UUID):
     """Delete a source with its whole gallery. Members delete sources whose every job is their own."""
     source = get_object_or_404(Source, pk=source_id)
-    if not may_delete(request.user, source):
+    if not source.deletable_by(request.user):
         raise HttpError(403, "Only an admin may delete a source with other people's jobs on it.")
-    if not services.delete_source(source):
+    if sources.delete_source(source) is None:
         return Reply(409, {"detail": "Jobs of this source are still running: cancel them first."})
     return Reply(204, None)
 
 
-@api.delete(
+@router.delete(
     "/variations/{job_id}",
     response={204: None, 403: DetailOut, 404: DetailOut, 409: DetailOut},
     tags=["variations"],
@@ -289,11 +233,9 @@ def delete_source(request, source_id: UUID):
 def delete_variation(request, job_id: UUID):
     """Delete a finished job and its outputs. Members delete their own jobs."""
     job = get_object_or_404(Variation, pk=job_id)
-    if not may_delete(request.user, job):
+    if not job.deletable_by(request.user):
         raise HttpError(403, "Only an admin may delete another person's job.")
-    if not services.delete_job(job):
+    if not jobs.delete_job(job):
         return Reply(409, {"detail": f"The job is {job.public_status}: cancel it first."})
     return Reply(204, None)
 
-
-api.add_router("/shares", shares_router)

@@ -6,6 +6,4 @@ class VariationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import redact, signals  # noqa: F401  (signals: connects the worker start-up hook)
-
-        redact.install()
+        from .dispatcher import watchdog  # noqa: F401  (connects the worker start-up hook; models must be loaded first)

@@ -6,6 +6,8 @@ task itself (failed tasks are refunded); a submit that may have reached WaveSpee
 on the safe side. These are estimates: WaveSpeed's own billing is the truth.
 """
 
+import hashlib
+import json
 import logging
 import time
 from datetime import UTC, timedelta
@@ -17,7 +19,9 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from . import wavespeed
+import wavespeed_api as wavespeed
+
+from .connection import wavespeed_client
 from .models import ErrorCode, Status, Variation
 
 log = logging.getLogger(__name__)
@@ -56,11 +60,24 @@ def fetch_price(job):
     if time.monotonic() < _price_unavailable_until:
         return None
     try:
-        return wavespeed.WaveSpeedClient(timeout=(3, 5), retries=0).price(job.params())
+        return cached_price(job.params())
     except Exception as exc:  # WaveSpeed or the cache unreachable: the next job tries again later
         log.warning("WaveSpeed price unavailable: %s", getattr(exc, "message", None) or type(exc).__name__)
         _price_unavailable_until = time.monotonic() + PRICE_RETRY_SECONDS
         return None
+
+
+def cached_price(params):
+    """WaveSpeed's price for these parameters, kept FLUXSITE_PRICE_CACHE_SECONDS (prices change rarely)."""
+    inputs = {name: value for name, value in params.items() if name != "seed"}
+    key = "wavespeed-price:" + hashlib.sha256(
+        json.dumps([settings.WAVESPEED_BASE_URL, wavespeed.MODEL_ID, inputs], sort_keys=True).encode()
+    ).hexdigest()
+    price = cache.get(key)
+    if price is None:
+        price = wavespeed_client(timeout=(3, 5), retries=0).price(params)
+        cache.set(key, price, settings.FLUXSITE_PRICE_CACHE_SECONDS)
+    return price
 
 
 def known_price(job):
@@ -144,7 +161,7 @@ def account_balance():
     balance = cache.get("wavespeed-balance")
     if balance is None:
         try:
-            balance = wavespeed.WaveSpeedClient(timeout=(3, 5), retries=0).balance()
+            balance = wavespeed_client(timeout=(3, 5), retries=0).balance()
         except wavespeed.WaveSpeedError as exc:
             log.warning("WaveSpeed balance unavailable: %s", exc.message)
             return None

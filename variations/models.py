@@ -1,13 +1,15 @@
 """State of sources, Variation jobs and their outputs, and the rules for moving a job between states."""
 
 import hashlib
-import secrets
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
 from django.utils import timezone
+
+from team.models import allows, may_delete_work_of
 
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
@@ -67,6 +69,12 @@ class Source(models.Model):
     @property
     def download_name(self):
         return f"source-{self.sha256[:12]}.{self.extension}"
+
+    def deletable_by(self, user):
+        """Only when every job on it is theirs too, so deleting it never takes away a colleague's results."""
+        if not may_delete_work_of(user, self.uploaded_by_id):
+            return False
+        return allows(user, "manage") or not self.variations.exclude(owner_id=user.pk).exists()
 
     def valid_wavespeed_url(self):
         """The uploaded copy's URL if WaveSpeed still keeps it (7 days; one day's margin), else ''."""
@@ -181,6 +189,9 @@ class Variation(models.Model):
 
     def __str__(self):
         return f"{self.id} {self.status}"
+
+    def deletable_by(self, user):
+        return may_delete_work_of(user, self.owner_id)
 
     @property
     def public_status(self):
@@ -349,42 +360,6 @@ class ApiKeyRefusal(models.Model):
         return cls.objects.filter(fingerprint=key_fingerprint(settings.WAVESPEED_API_KEY)).first()
 
 
-class ApiToken(models.Model):
-    """A personal API token. Only its hash is kept: the token is shown once, when made."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=8)  # first characters, so a person can tell tokens apart
-    digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-
-    PREFIX = "fxs_"
-
-    def __str__(self):
-        return f"{self.name} ({self.prefix}…)"
-
-    @staticmethod
-    def digest_of(token):
-        return hashlib.sha256(token.encode()).hexdigest()
-
-    @classmethod
-    def issue(cls, user, name):
-        """Make a token; returns (ApiToken, the token text, which is not stored anywhere)."""
-        token = cls.PREFIX + secrets.token_urlsafe(32)
-        row = cls.objects.create(user=user, name=name, prefix=token[:8], digest=cls.digest_of(token))
-        return row, token
-
-    @classmethod
-    def user_for(cls, token):
-        row = cls.objects.select_related("user").filter(digest=cls.digest_of(token)).first()
-        if row is None or not row.user.is_active:
-            return None
-        if row.last_used_at is None or timezone.now() - row.last_used_at > timedelta(minutes=1):
-            cls.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
-        return row.user
-
-
 class WaveSpeedErrorCount(models.Model):
     """How many errors of each kind WaveSpeed calls met, summed over every process (read by /metrics)."""
 
@@ -392,8 +367,16 @@ class WaveSpeedErrorCount(models.Model):
     count = models.BigIntegerField(default=0)
     last_seen_at = models.DateTimeField(default=timezone.now)
 
-
-# The team's models live in modules of their own; imported here so Django finds them.
-from .boards import Board, BoardItem  # noqa: E402,F401
-from .sharing import ShareLink  # noqa: E402,F401
-from .team import Invitation, TeamMember  # noqa: E402,F401
+    @classmethod
+    def add(cls, tally):
+        """Add {kind: count} (what this process met since it last reported) to the totals."""
+        now = timezone.now()
+        for kind, count in tally.items():
+            totals = cls.objects.filter(kind=kind)
+            if totals.update(count=F("count") + count, last_seen_at=now):
+                continue
+            try:
+                with transaction.atomic():
+                    cls.objects.create(kind=kind, count=count, last_seen_at=now)
+            except IntegrityError:  # another process made the row first
+                totals.update(count=F("count") + count, last_seen_at=now)

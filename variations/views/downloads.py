@@ -6,9 +6,10 @@ from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from .. import services
+from team.access import download_required
+
 from ..models import Source
-from .access import download_required
+from ..services import archive
 
 
 @download_required
@@ -16,8 +17,8 @@ from .access import download_required
 def gallery_zip(request, source_id):
     source = get_object_or_404(Source, pk=source_id)
     # On disk, not in memory: a gallery of many PNGs can be hundreds of megabytes.
-    archive = tempfile.TemporaryFile()
-    services.write_gallery_archive(source, archive)
-    archive.seek(0)
+    zipped = tempfile.TemporaryFile()
+    archive.write_gallery_archive(source, zipped)
+    zipped.seek(0)
     name = f"fluxsite-{source.sha256[:12]}.zip"
-    return FileResponse(archive, as_attachment=True, filename=name, content_type="application/zip")
+    return FileResponse(zipped, as_attachment=True, filename=name, content_type="application/zip")

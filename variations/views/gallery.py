@@ -6,14 +6,15 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
 from django.http import Http404, JsonResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import services
+from team.access import browse_required, run_required, safe_next, wants_json
+
 from ..forms import VariationForm
 from ..models import Output, Source, Variation
-from .access import browse_required, render_page, run_required, safe_next, wants_json
+from ..services import jobs, sources
 
 JOBS_PER_PAGE = 10
 VIEW_MODES = ("single", "slider", "split")  # the output alone, a compare slider, source and output side by side
@@ -36,7 +37,7 @@ def render_gallery(request, source, form, status=200):
         request.GET.get("page")
     )
     derived = Source.objects.filter(derived_from__variation__source=source).order_by("-created_at")
-    return render_page(request, "variations/gallery.html", {
+    return render(request, "variations/gallery.html", {
         "nav": "library",
         "source": source,
         "page": page,
@@ -72,7 +73,7 @@ def run_variation(request, source_id):
     form, params = VariationForm.from_post(source, request.POST)
     if params is None:
         return render_gallery(request, source, form, status=400)
-    job = services.create_variation(source, params, request.user)
+    job = jobs.create_variation(source, params, request.user)
     messages.success(request, "Variation queued. It appears below as soon as it is ready.")
     return redirect(gallery_url(source, job))
 
@@ -82,7 +83,7 @@ def run_variation(request, source_id):
 def output_detail(request, output_id):
     output = get_object_or_404(Output.objects.select_related("variation__source", "variation__owner"), pk=output_id)
     job = output.variation
-    return render_page(request, "variations/output.html", {
+    return render(request, "variations/output.html", {
         "nav": "library",
         "output": output,
         "job": job,
@@ -99,11 +100,11 @@ def vary_output(request, output_id):
     """"Vary this": the output becomes a source of its own, linked to where it came from."""
     output = get_object_or_404(Output.objects.select_related("variation__source"), pk=output_id)
     try:
-        source = services.vary_output(output, request.user)
+        source = sources.vary_output(output, request.user)
     except FileNotFoundError:
         messages.error(request, "This output's file is missing from storage; it cannot be varied.")
         return redirect(safe_next(request, gallery_url(output.variation.source)))
-    except services.UploadRejected as exc:
+    except sources.UploadRejected as exc:
         messages.error(request, f"This output cannot become a source: {exc}")
         return redirect(safe_next(request, gallery_url(output.variation.source)))
     messages.success(request, "The output is now a source of its own. Run variations of it here.")
@@ -121,7 +122,7 @@ def star_output(request, output_id):
             return JsonResponse({"error": "starred must be 0 or 1"}, status=400)
         messages.error(request, "The star request was not understood.")
         return redirect(safe_next(request, reverse("output-detail", args=[output.pk])))
-    services.set_starred(output, value == "1")
+    jobs.set_starred(output, value == "1")
     if wants_json(request):
         return JsonResponse({"starred": output.starred})
     return redirect(safe_next(request, reverse("output-detail", args=[output.pk])))

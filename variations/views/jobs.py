@@ -5,14 +5,15 @@ import uuid
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import services
+from team.access import browse_required, run_required, safe_next
+
 from ..forms import JobFilterForm
 from ..models import ACTIVE_STATUSES, PUBLIC_TO_INTERNAL, Variation
-from .access import browse_required, permissions, render_page, run_required, safe_next
+from ..services import jobs as job_services
 from .gallery import gallery_url, jobs_with_outputs
 
 JOBS_PER_PAGE = 25
@@ -41,7 +42,7 @@ def filtered_jobs(form):
 def history(request):
     form = JobFilterForm(request.GET)
     page = Paginator(filtered_jobs(form), JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    return render_page(request, "variations/jobs.html", {
+    return render(request, "variations/jobs.html", {
         "nav": "jobs",
         "form": form,
         "page": page,
@@ -67,7 +68,7 @@ def live(request):
         return JsonResponse({"error": "ids must be job ids separated by commas"}, status=400)
     if len(ids) > LIVE_MAX_JOBS:
         return JsonResponse({"error": f"at most {LIVE_MAX_JOBS} jobs at a time"}, status=400)
-    context = {"may": permissions(request.user), "return_to": safe_next(request, "")}
+    context = {"return_to": safe_next(request, "")}
     found = [
         {
             "id": str(job.pk),
@@ -86,7 +87,7 @@ def rerun(request, job_id):
     """"Again" (a new seed) or, with seed=same, "Same seed" (an exact reproduction)."""
     job = get_object_or_404(Variation.objects.select_related("source"), pk=job_id)
     overrides = {"seed": job.seed} if request.POST.get("seed") == "same" else {}
-    new_job, errors = services.rerun(job, overrides, request.user)
+    new_job, errors = job_services.rerun(job, overrides, request.user)
     if errors:
         messages.error(request, "This job cannot be run again: " + "; ".join(m for ms in errors.values() for m in ms))
         return redirect(safe_next(request, gallery_url(job.source)))
@@ -99,7 +100,7 @@ def rerun(request, job_id):
 @require_POST
 def cancel(request, job_id):
     job = get_object_or_404(Variation.objects.select_related("source"), pk=job_id)
-    if services.cancel(job):
+    if job_services.cancel(job):
         messages.success(request, "Job cancelled.")
     else:
         messages.error(request, f"The job is {job.public_status} and can no longer be cancelled.")
@@ -110,7 +111,7 @@ def cancel(request, job_id):
 @require_POST
 def retry(request, job_id):
     job = get_object_or_404(Variation.objects.select_related("source"), pk=job_id)
-    new_job = services.retry(job, request.user)
+    new_job = job_services.retry(job, request.user)
     if new_job is None:
         messages.error(request, f"Only failed or cancelled jobs can be retried; this one is {job.public_status}.")
         return redirect(safe_next(request, gallery_url(job.source, job)))

@@ -8,14 +8,15 @@ from django.core.paginator import Paginator
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 from django.http import JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import services
+from team.access import browse_required, run_required, wants_json
+
 from ..models import ACTIVE_STATUSES, Output, Source, Variation
-from .access import browse_required, permissions, render_page, run_required, wants_json
+from ..services import sources
 
 SOURCES_PER_PAGE = 24
 STRIP_LENGTH = 4  # latest outputs shown under each source
@@ -74,7 +75,7 @@ def attach_latest_outputs(sources):
 def library(request):
     page = Paginator(library_sources(), SOURCES_PER_PAGE).get_page(request.GET.get("page"))
     attach_latest_outputs(attach_counts(page.object_list))
-    return render_page(request, "variations/library.html", {
+    return render(request, "variations/library.html", {
         "nav": "library",
         "page": page,
         "max_upload_bytes": settings.FLUXSITE_MAX_UPLOAD_BYTES,
@@ -83,7 +84,7 @@ def library(request):
 
 def _tile_html(request, source):
     source = attach_latest_outputs(attach_counts([library_sources().get(pk=source.pk)]))[0]
-    return render_to_string("includes/source_tile.html", {"source": source, "may": permissions(request.user)}, request)
+    return render_to_string("includes/source_tile.html", {"source": source}, request)
 
 
 @run_required
@@ -103,8 +104,8 @@ def upload(request):
     results = []
     for uploaded in files:
         try:
-            source, created = services.store_source(services.read_upload(uploaded), user=request.user)
-        except services.UploadRejected as exc:
+            source, created = sources.store_source(sources.read_upload(uploaded), user=request.user)
+        except sources.UploadRejected as exc:
             results.append({"name": uploaded.name, "ok": False, "error": str(exc)})
             continue
         results.append({

@@ -12,7 +12,9 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .. import wavespeed
+import wavespeed_api as wavespeed
+
+from ..connection import wavespeed_client
 from ..dispatcher import wake_dispatcher
 from ..models import Status, Variation
 
@@ -27,7 +29,7 @@ def webhook_secret():
         return settings.WAVESPEED_WEBHOOK_SECRET
     secret = cache.get(SECRET_CACHE_KEY)
     if secret is None:
-        secret = wavespeed.WaveSpeedClient().webhook_secret()
+        secret = wavespeed_client().webhook_secret()
         cache.set(SECRET_CACHE_KEY, secret, 3600)
     return secret
 

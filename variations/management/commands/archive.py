@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from variations import archive
+from variations.services import archive, sources
 
 
 class Command(BaseCommand):
@@ -42,7 +42,7 @@ class Command(BaseCommand):
                 exported += 1
                 self.stdout.write(f"  exported {label} to {path}")
             if delete:
-                files = archive.delete_gallery(source)
+                files = sources.delete_source(source)
                 if files is None:
                     self.stdout.write(f"  kept {label}: a job started on it meanwhile")
                     continue

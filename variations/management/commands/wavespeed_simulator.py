@@ -5,7 +5,7 @@ from dataclasses import fields
 
 from django.core.management.base import BaseCommand
 
-from variations.simulator import SimulatorConfig, start_simulator
+from wavespeed_api.simulator import SimulatorConfig, start_simulator
 
 
 class Command(BaseCommand):

@@ -1,0 +1,63 @@
+"""The JSON API root under /api/v1/: each app's router mounted on one NinjaAPI, which also writes
+/api/v1/openapi.json from their schemas, with the answers every operation shares."""
+
+from ninja import NinjaAPI
+from ninja.errors import ValidationError
+
+from sharing.api import router as shares_router
+from team.api import requires
+from variations.api import router as variations_router
+from variations.params import errors_by_field
+
+
+class DocumentedAPI(NinjaAPI):
+    """NinjaAPI whose schema also lists the answers any operation can give besides its own: 401 without
+    valid credentials, and 400 when a parameter does not validate ({errors}) or the body cannot be parsed
+    at all ({detail}, ninja's own answer). Found by fuzzing the schema (tests/test_fuzz_api.py)."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        errors, detail = ({"$ref": f"#/components/schemas/{name}"} for name in ("ErrorsOut", "DetailOut"))
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation["responses"]
+                responses["400"] = {
+                    "description": "Bad Request",
+                    "content": {"application/json": {"schema": {"anyOf": [errors, detail]}}},
+                }
+                responses.setdefault(
+                    "401", {"description": "Unauthorized", "content": {"application/json": {"schema": detail}}}
+                )
+        return schema
+
+
+api = DocumentedAPI(
+    title="fluxsite API",
+    version="1",
+    description="Image variations with FLUX.1 Redux [dev] through WaveSpeed, kept in this app's own storage.",
+    urls_namespace="api",
+    auth=requires("browse"),  # each operation names what it needs; this covers any that forgets
+)
+
+
+def without_param_source(loc):
+    """ninja's error location as the field a client sent: ("body", "payload", "seed") → ("seed",).
+
+    ninja puts where a value came from first (body, query, path, file ...) and, for a body schema,
+    the view's parameter name next; neither means anything to the client.
+    """
+    source, *rest = loc or ("",)
+    if source == "body":
+        return tuple(rest[1:])
+    if source in ("query", "path", "file", "form", "header", "cookie"):
+        return tuple(rest)
+    return tuple(loc)
+
+
+@api.exception_handler(ValidationError)
+def validation_failed(request, exc):
+    errors = [{**error, "loc": without_param_source(error["loc"])} for error in exc.errors]
+    return api.create_response(request, {"errors": errors_by_field(errors)}, status=400)
+
+api.add_router("", variations_router)
+api.add_router("/shares", shares_router)

@@ -1,0 +1,1 @@
+"""Boards, share links, and the pages and media a link serves to people without an account."""

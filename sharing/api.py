@@ -1,0 +1,109 @@
+"""Share links through the JSON API: /api/v1/shares (mounted by fluxsite.api, so they are in its schema)."""
+
+from datetime import datetime
+from uuid import UUID
+
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema
+from ninja import Status as Reply
+from ninja.errors import HttpError
+from pydantic import model_validator
+
+from team.api import DetailOut, requires
+from variations.models import Source
+
+from .models import Board, ShareLink, ShareOptions, create_link
+
+router = Router(tags=["shares"])
+
+
+class ShareIn(ShareOptions):
+    """Exactly one of `source` (a source gallery) and `board`."""
+
+    source: UUID | None = None
+    board: int | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if (self.source is None) == (self.board is None):
+            raise ValueError("give exactly one of source and board")
+        return self
+
+
+class TargetOut(Schema):
+    type: str
+    id: str
+    name: str
+
+
+class ShareOut(Schema):
+    id: int
+    url: str | None = None
+    token: str | None = None
+    status: str
+    target: TargetOut
+    expires_at: datetime | None
+    has_password: bool
+    allow_download: bool
+    show_parameters: bool
+    created_at: datetime
+    created_by: str | None
+    view_count: int
+    last_viewed_at: datetime | None
+    revoked_at: datetime | None
+
+    @staticmethod
+    def resolve_url(obj, context):
+        return obj.url(context["request"])
+
+    @staticmethod
+    def resolve_token(obj):
+        return obj.token()
+
+    @staticmethod
+    def resolve_status(obj):
+        return obj.state
+
+    @staticmethod
+    def resolve_target(obj):
+        if obj.board_id:
+            return {"type": "board", "id": str(obj.board_id), "name": obj.board.name}
+        return {"type": "source", "id": str(obj.source_id), "name": "Source gallery"}
+
+    @staticmethod
+    def resolve_created_by(obj):
+        return obj.created_by.get_username() if obj.created_by else None
+
+
+def _links():
+    return ShareLink.objects.select_related("source", "board", "created_by")
+
+
+@router.post("", response={201: ShareOut, 403: DetailOut, 404: DetailOut}, auth=requires("share"))
+def create_share(request, payload: ShareIn):
+    """Make a share link; `expires_in_days` defaults to 30, null means never. The answer holds the link."""
+    if payload.source:
+        target = Source.objects.filter(pk=payload.source).first()
+    else:
+        target = Board.objects.filter(pk=payload.board).first()
+    if target is None:
+        return Reply(404, {"detail": f"Unknown {'source' if payload.source else 'board'}."})
+    link, _ = create_link(target, ShareOptions.model_validate(payload.model_dump(exclude={"source", "board"})), request.user)
+    return Reply(201, _links().get(pk=link.pk))
+
+
+@router.get("", response={200: list[ShareOut], 403: DetailOut}, auth=requires("share"))
+def list_shares(request):
+    """Every share link of the team, newest first (members and admins)."""
+    return list(_links())
+
+
+@router.delete("/{share_id}", response={200: ShareOut, 403: DetailOut, 404: DetailOut}, auth=requires("share"))
+def revoke_share(request, share_id: int):
+    """Revoke a link at once (its maker or an admin). Revoking twice is harmless."""
+    link = get_object_or_404(_links(), pk=share_id)
+    if not link.deletable_by(request.user):
+        raise HttpError(403, "Only the person who made this link or an admin may revoke it.")
+    link.revoke()
+    return link
+

@@ -1,0 +1,24 @@
+from django.urls import path
+
+from .views import boards, media, shared, shares
+
+urlpatterns = [
+    path("boards/", boards.board_list, name="boards"),
+    path("boards/new", boards.create_board, name="board-create"),
+    path("boards/pick", boards.pick_board, name="board-pick"),
+    path("boards/<int:board_id>/", boards.board_page, name="board"),
+    path("boards/<int:board_id>/rename", boards.rename_board, name="board-rename"),
+    path("boards/<int:board_id>/delete", boards.delete_board, name="board-delete"),
+    path("boards/<int:board_id>/items", boards.board_items_change, name="board-items"),
+    path("shares/", shares.share_list, name="shares"),
+    path("shares/new", shares.new_share, name="share-new"),
+    path("shares/<int:share_id>/", shares.share_detail, name="share-detail"),
+    path("shares/<int:share_id>/revoke", shares.revoke_share, name="share-revoke"),
+    # What a share link shows, to anyone holding it (no account): read-only, its own media URLs.
+    path("s/<str:token>/", shared.shared, name="shared"),
+    path("s/<str:token>/download.zip", media.shared_zip, name="shared-download"),
+    path("s/<str:token>/media/sources/<uuid:source_id>", media.shared_source_file, name="shared-source"),
+    path("s/<str:token>/media/sources/<uuid:source_id>/thumbnail", media.shared_source_file, {"thumbnail": True}, name="shared-source-thumbnail"),
+    path("s/<str:token>/media/outputs/<uuid:output_id>", media.shared_output_file, name="shared-output"),
+    path("s/<str:token>/media/outputs/<uuid:output_id>/thumbnail", media.shared_output_file, {"thumbnail": True}, name="shared-output-thumbnail"),
+]

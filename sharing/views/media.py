@@ -1,0 +1,86 @@
+"""The files a share link serves: exactly those of its gallery or board, thumbnails always, originals
+and the zip only when the link allows downloads."""
+
+import tempfile
+
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+
+from variations import images
+from variations.models import Output, Source, Status
+from variations.services import archive
+from variations.views.media import attachment, file_answer, send_file
+
+from .shared import open_link, private
+
+
+def send_shared(field, content_type, download_name=None):
+    response = private(send_file(field, content_type, download_name))
+    response["Cache-Control"] = "private, no-cache"  # a revoked link stops showing images at once
+    return response
+
+
+def not_shared(text):
+    return private(HttpResponse(text, status=404, content_type="text/plain"))
+
+
+def open_for_file(request, token, granted, thumbnail):
+    """(link, None) if the link is live and shares this file (originals only when it allows
+    downloads), else (None, the answer that refuses it)."""
+    link, refused = open_link(request, token)
+    if refused:
+        return None, refused
+    if not granted(link):
+        return None, not_shared("This link does not share that image.")
+    if not thumbnail and not link.allow_download:
+        return None, not_shared("This link shares thumbnails only.")
+    return link, None
+
+
+@require_GET
+def shared_source_file(request, token, source_id, thumbnail=False):
+    link, refused = open_for_file(request, token, lambda link: link.grants_source(source_id), thumbnail)
+    if refused:
+        return refused
+    return file_answer(request, get_object_or_404(Source, pk=source_id), thumbnail, send=send_shared)
+
+
+@require_GET
+def shared_output_file(request, token, output_id, thumbnail=False):
+    link, refused = open_for_file(request, token, lambda link: link.grants_output(output_id), thumbnail)
+    if refused:
+        return refused
+    output = get_object_or_404(Output.objects.filter(variation__status=Status.COMPLETED), pk=output_id)
+    hides_parameters = not (thumbnail or link.show_parameters)  # thumbnails carry no parameters
+    return file_answer(request, output, thumbnail, send=without_parameters if hides_parameters else send_shared)
+
+
+def without_parameters(field, content_type, download_name=None):
+    """An output whose embedded parameters (seed, settings) are taken out, for links that hide them."""
+    try:
+        with field.open("rb") as stored:
+            data = images.strip_parameters(stored.read())
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage.") from None
+    response = private(HttpResponse(data, content_type=content_type))
+    response["Cache-Control"] = "private, no-cache"
+    response["X-Content-Type-Options"] = "nosniff"
+    if download_name:
+        response["Content-Disposition"] = attachment(download_name)
+    return response
+
+
+@require_GET
+def shared_zip(request, token):
+    """A shared source gallery as a zip, when the link allows downloads (parameters only if it shows them)."""
+    link, refused = open_link(request, token)
+    if refused:
+        return refused
+    if not link.source_id or not link.allow_download:
+        return not_shared("This link does not offer a zip.")
+    zipped = tempfile.TemporaryFile()
+    archive.write_gallery_archive(link.source, zipped, with_parameters=link.show_parameters)
+    zipped.seek(0)
+    response = FileResponse(zipped, as_attachment=True, filename=f"shared-{link.source.sha256[:12]}.zip", content_type="application/zip")
+    return private(response)

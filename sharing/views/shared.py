@@ -1,0 +1,121 @@
+"""What a person with a share link sees, without an account: a read-only gallery or board.
+
+Every answer under /s/<token>/ first passes `open_link`: an unknown token is 404, a revoked or
+expired one 410 at once (nothing is cached), and a link with a password needs it typed in this
+browser session (tries throttled per link and address). Images come from /s/<token>/media/...,
+which grants exactly the files of this link's gallery or board (sharing.views.media).
+"""
+
+import logging
+
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from team import throttle
+from variations.models import Status
+from variations.views.gallery import jobs_with_outputs
+
+from ..forms import SharePasswordForm
+from ..models import board_items, find_link
+
+log = logging.getLogger(__name__)
+JOBS_PER_PAGE = 10
+GONE_TEXT = {
+    "revoked": "The people who shared this turned the link off. Ask them for a new one if you still need it.",
+    "expired": "This link has expired. Ask the people who shared it for a new one if you still need it.",
+}
+
+
+def private(response):
+    """Shared answers are not cached, not indexed, and never send the link to another site as a Referer.
+
+    same-origin rather than no-referrer: with no-referrer browsers send `Origin: null` on the password
+    form's POST, which Django's CSRF check rightly refuses.
+    """
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "same-origin"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def gone(request, link):
+    if link is None:
+        context = {"code": 404, "title": "This link does not work", "text": "Check that it was copied whole, or ask for a new one."}
+        return private(render(request, "sharing/link_gone.html", context, status=404))
+    context = {"code": 410, "title": f"This link was {'turned off' if link.state == 'revoked' else 'only valid for a while'}", "text": GONE_TEXT[link.state]}
+    return private(render(request, "sharing/link_gone.html", context, status=410))
+
+
+def _session_key(link):
+    return f"share-unlocked:{link.pk}"
+
+
+def is_unlocked(request, link):
+    return not link.has_password or request.session.get(_session_key(link)) == link.password_fingerprint()
+
+
+def open_link(request, token):
+    """(link, None) when the link may be used by this request, else (None, the answer to send)."""
+    link = find_link(token)
+    if link is None or not link.is_active:
+        return None, gone(request, link)
+    if not is_unlocked(request, link):
+        return None, redirect("shared", token)
+    return link, None
+
+
+@never_cache
+@sensitive_post_parameters("password")
+@require_http_methods(["GET", "POST"])
+def shared(request, token):
+    link = find_link(token)
+    if link is None or not link.is_active:
+        return gone(request, link)
+    if not is_unlocked(request, link):
+        return private(password_page(request, link, token))
+    link.record_view()
+    if link.board_id:
+        return private(shared_board(request, link, token))
+    return private(shared_gallery(request, link, token))
+
+
+def password_page(request, link, token):
+    """Ask for the link's password; after a few wrong tries from one address, refuse for a while."""
+    form = SharePasswordForm(request.POST or None)
+    key = (str(link.pk), throttle.client_address(request))
+    status = 200
+    if throttle.SHARE_PASSWORD.blocked(*key):
+        form.errors.clear()
+        form.add_error(None, f"Too many wrong passwords. Wait {throttle.SHARE_PASSWORD.minutes} minutes and try again.")
+        status = 429
+    elif request.method == "POST" and form.is_valid():
+        if link.check_password(form.cleaned_data["password"]):
+            throttle.SHARE_PASSWORD.reset(*key)
+            request.session.cycle_key()
+            request.session[_session_key(link)] = link.password_fingerprint()
+            return redirect("shared", token)
+        if throttle.SHARE_PASSWORD.failed(*key):
+            log.warning("share link %s: password tries locked for an address", link.pk)
+            status = 429
+            form.add_error(None, f"Too many wrong passwords. Wait {throttle.SHARE_PASSWORD.minutes} minutes and try again.")
+        else:
+            status = 403
+            form.add_error("password", "That password is not right.")
+    elif request.method == "POST":
+        status = 400
+    return render(request, "sharing/shared_password.html", {"form": form, "token": token}, status=status)
+
+
+def shared_gallery(request, link, token):
+    source = link.source
+    jobs = jobs_with_outputs().filter(source=source, status=Status.COMPLETED).order_by("-created_at")
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "sharing/shared_gallery.html", {"link": link, "token": token, "source": source, "page": page})
+
+
+def shared_board(request, link, token):
+    items = list(board_items(link.board))
+    return render(request, "sharing/shared_board.html", {"link": link, "token": token, "board": link.board, "items": items})

@@ -1,0 +1,113 @@
+"""Making and managing share links: the new-link form, the Shared links page, editing and revoking."""
+
+import logging
+import uuid
+
+import segno
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from team.access import forbidden, require
+from variations.models import Source
+
+from ..forms import ShareForm
+from ..models import Board, ShareLink, create_link
+
+log = logging.getLogger(__name__)
+share_required = require("share")
+
+
+def links():
+    return ShareLink.objects.select_related("source", "board", "created_by")
+
+
+def qr_svg(url):
+    """The link as an inline SVG QR code (segno: pure Python, no network)."""
+    return segno.make(url, error="m").svg_inline(scale=4, dark="#111", light="#fff", border=2)
+
+
+def _target(request):
+    data = request.POST if request.method == "POST" else request.GET
+    if data.get("board"):
+        try:
+            return get_object_or_404(Board, pk=int(data["board"]))
+        except ValueError:
+            raise Http404("No such board.") from None
+    try:
+        return get_object_or_404(Source, pk=uuid.UUID(data.get("source", "")))
+    except ValueError:
+        raise Http404("Say which source gallery or board to share.") from None
+
+
+@never_cache
+@share_required
+@sensitive_post_parameters("password")
+@require_http_methods(["GET", "POST"])
+def new_share(request):
+    """The options for a new link; once made, the page shows it with copy and QR code."""
+    target = _target(request)
+    form = ShareForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        link, _ = create_link(target, form.options, request.user)
+        messages.success(request, "Link made. Copy it and send it to whoever should see this.")
+        return redirect("share-detail", link.pk)
+    return render(request, "sharing/share_new.html", {
+        "nav": "shares", "form": form, "target": target, "is_board": isinstance(target, Board),
+    }, status=400 if form.errors else 200)
+
+
+@never_cache
+@share_required
+def share_list(request):
+    """Every link of the team: members and admins may copy any; edit and revoke their own (admins: all)."""
+    rows = list(links())
+    for link in rows:
+        link.may_change = link.deletable_by(request.user)
+        link.absolute_url = link.url(request)
+    return render(request, "sharing/shares.html", {"nav": "shares", "links": rows})
+
+
+@never_cache
+@share_required
+@sensitive_post_parameters("password")
+@require_http_methods(["GET", "POST"])
+def share_detail(request, share_id):
+    """One link: copy it, its QR code, its use, and (for its maker or an admin) edit its options."""
+    link = get_object_or_404(links(), pk=share_id)
+    may_change = link.deletable_by(request.user)
+    form = ShareForm.for_link(link, request.POST or None)
+    if request.method == "POST":
+        if not may_change:
+            return forbidden(request, "Only the person who made this link, or an admin, may change it.")
+        if not link.is_active:
+            messages.error(request, f"This link is {link.state}; make a new one instead.")
+            return redirect("share-detail", link.pk)
+        if form.is_valid():
+            link.apply(form.options, keep_password=form.keeps_password, keep_expiry=form.keeps_expiry)
+            link.save(update_fields=["expires_at", "password", "allow_download", "show_parameters"])
+            log.info("share link %s changed by %s", link.pk, request.user.get_username())
+            messages.success(request, "Link updated. It works at once with the new options.")
+            return redirect("share-detail", link.pk)
+    url = link.url(request)
+    return render(request, "sharing/share_detail.html", {
+        "nav": "shares", "link": link, "url": url, "qr": qr_svg(url) if url and link.is_active else "",
+        "form": form, "may_change": may_change,
+    }, status=400 if form.errors else 200)
+
+
+@share_required
+@require_POST
+def revoke_share(request, share_id):
+    link = get_object_or_404(links(), pk=share_id)
+    if not link.deletable_by(request.user):
+        return forbidden(request, "Only the person who made this link, or an admin, may revoke it.")
+    if link.revoke():
+        log.info("share link %s revoked by %s", link.pk, request.user.get_username())
+        messages.success(request, "Link revoked: it stops working now.")
+    else:
+        messages.info(request, "That link was revoked already.")
+    return redirect("shares")

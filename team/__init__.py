@@ -1,0 +1,1 @@
+"""The team: people, roles, invitations, API tokens, sign-in and its throttle."""

@@ -1,0 +1,1 @@
+"""Operations the pages and the JSON API share: sources, jobs, and gallery archives."""

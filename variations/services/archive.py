@@ -1,0 +1,120 @@
+"""Exporting and pruning whole galleries (a source with every job run on it), for backups and clean-ups.
+
+A gallery is the unit: its zip (write_gallery_archive) holds the source, every output and
+the parameters of each, so an exported gallery can be understood, and its images reproduced, alone.
+"""
+
+import csv
+import io
+import json
+import shutil
+import zipfile
+from datetime import timedelta
+
+from django.db.models import Exists, Max, OuterRef
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+import wavespeed_api as wavespeed
+
+from .. import images
+from ..models import ACTIVE_STATUSES, Output, Source, Variation
+
+
+def galleries_unused_for(days, include_starred=False):
+    """Sources whose gallery has seen no upload and no new job for `days` days, and no job still running.
+
+    Galleries with a starred output are kept unless `include_starred`. Boards (issue 5) select
+    galleries the same way: filter this queryset by board beside the age.
+    """
+    cutoff = timezone.now() - timedelta(days=days)
+    last_used = Greatest("created_at", Coalesce(Max("variations__created_at"), "created_at"))
+    galleries = (
+        Source.objects.annotate(last_used=last_used)
+        .filter(last_used__lt=cutoff)
+        .exclude(Exists(Variation.objects.filter(source=OuterRef("pk"), status__in=ACTIVE_STATUSES)))
+    )
+    if not include_starred:
+        galleries = galleries.exclude(Exists(Output.objects.filter(variation__source=OuterRef("pk"), starred=True)))
+    return galleries.order_by("created_at")
+
+
+def export_name(source):
+    return f"gallery-{source.created_at:%Y%m%d}-{source.sha256[:12]}.zip"
+
+
+def export_gallery(source, folder):
+    """Write the gallery's zip into `folder` (a pathlib.Path); returns its path. Written whole or not at all."""
+    target = folder / export_name(source)
+    partial = target.with_suffix(".zip.partial")
+    with open(partial, "wb") as fileobj:
+        write_gallery_archive(source, fileobj)
+    partial.replace(target)
+    return target
+
+
+ARCHIVE_COLUMNS = [
+    "file", "job", "output_index", "model", "seed", "size", "num_inference_steps", "guidance_scale",
+    "num_images", "enable_safety_checker", "output_format", "width", "height", "nsfw", "starred",
+    "source_sha256", "run_by", "created_at", "inference_ms",
+]
+
+
+def write_gallery_archive(source: Source, fileobj, with_parameters=True):
+    """Write a zip of a source gallery to `fileobj`: the source, every stored output, and the
+    parameters of every output as parameters.json and parameters.csv (one row per output file).
+    With `with_parameters=False` (share links that hide parameters) both files are left out and the
+    parameters embedded in each output file are taken out of the copies.
+
+    Images are stored uncompressed (they are compressed already); a file missing from storage
+    is listed under "missing" in the JSON instead of failing the whole download.
+    """
+    outputs = (
+        Output.objects.filter(variation__source=source)
+        .select_related("variation__owner")
+        .order_by("variation__created_at", "index")
+    )
+    rows, missing = [], []
+    with zipfile.ZipFile(fileobj, "w", zipfile.ZIP_STORED) as archive:
+        source_name = f"source-{source.sha256[:12]}.{source.extension}"
+        if not _add_stored_file(archive, source.image, source_name):
+            missing.append(source_name)
+        for output in outputs:
+            job = output.variation
+            name = f"outputs/{job.created_at:%Y%m%d-%H%M%S}-{job.pk.hex[:8]}-{output.index}.{output.extension}"
+            if not _add_stored_file(archive, output.image, name, strip=not with_parameters):
+                missing.append(name)
+                continue
+            rows.append({
+                "file": name, "job": str(job.pk), "output_index": output.index, "model": wavespeed.MODEL_ID,
+                **job.params(),
+                "width": output.width, "height": output.height, "nsfw": output.nsfw, "starred": output.starred,
+                "source_sha256": source.sha256, "run_by": job.owner.get_username() if job.owner else "",
+                "created_at": job.created_at.isoformat(), "inference_ms": job.inference_ms,
+            })
+        if not with_parameters:
+            return
+        summary = {
+            "source": {"file": source_name, "sha256": source.sha256, "width": source.width, "height": source.height},
+            "outputs": rows,
+            "missing": missing,
+        }
+        archive.writestr("parameters.json", json.dumps(summary, indent=2), zipfile.ZIP_DEFLATED)
+        table = io.StringIO()
+        writer = csv.DictWriter(table, fieldnames=ARCHIVE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        archive.writestr("parameters.csv", table.getvalue(), zipfile.ZIP_DEFLATED)
+
+
+def _add_stored_file(archive, field, name, strip=False):
+    """Copy a stored file into the archive; `strip`: without its embedded parameters (read whole, outputs are small)."""
+    try:
+        with field.open("rb") as src, archive.open(name, "w") as dst:
+            if strip:
+                dst.write(images.strip_parameters(src.read()))
+            else:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+    except FileNotFoundError:
+        return False
+    return True
