@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import F
+from django.db.models import Count, F, Prefetch
 from django.utils import timezone
 
 from team.models import allows, may_delete_work_of
@@ -144,6 +144,14 @@ class ErrorCode(models.TextChoices):
     BUDGET_REACHED = "budget_reached", "Not sent: the monthly WaveSpeed budget is reached"
 
 
+class VariationQuerySet(models.QuerySet):
+    def with_outputs(self):
+        """Jobs with their people and outputs (and how often each output was varied): a fixed number of queries."""
+        # Explicit order: Meta.ordering does not apply to a query with an aggregate (GROUP BY).
+        outputs = Output.objects.annotate(derived_count=Count("derived_sources")).order_by("index")
+        return self.select_related("owner", "source").prefetch_related(Prefetch("outputs", queryset=outputs))
+
+
 class Variation(models.Model):
     """One FLUX.1 Redux [dev] job: the request parameters, where it stands, and what it produced."""
 
@@ -182,6 +190,8 @@ class Variation(models.Model):
     delete_pending = models.BooleanField(default=False)
     # WaveSpeed's quoted price for one run of these parameters, recorded when the job is sent (variations.costs).
     cost_usd = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+
+    objects = VariationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -15,8 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from team import throttle
-from variations.models import Status
-from variations.views.gallery import jobs_with_outputs
+from variations.models import Status, Variation
 
 from ..forms import SharePasswordForm
 from ..models import board_items, find_link
@@ -111,7 +110,7 @@ def password_page(request, link, token):
 
 def shared_gallery(request, link, token):
     source = link.source
-    jobs = jobs_with_outputs().filter(source=source, status=Status.COMPLETED).order_by("-created_at")
+    jobs = Variation.objects.with_outputs().filter(source=source, status=Status.COMPLETED).order_by("-created_at")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "sharing/shared_gallery.html", {"link": link, "token": token, "source": source, "page": page})
 

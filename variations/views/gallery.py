@@ -4,7 +4,6 @@ import uuid
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -25,15 +24,8 @@ def gallery_url(source, job=None):
     return f"{url}#job-{job.pk}" if job else url
 
 
-def jobs_with_outputs():
-    """Jobs with their people and outputs (and how often each output was varied): a fixed number of queries."""
-    # Explicit order: Meta.ordering does not apply to a query with an aggregate (GROUP BY).
-    outputs = Output.objects.annotate(derived_count=Count("derived_sources")).order_by("index")
-    return Variation.objects.select_related("owner", "source").prefetch_related(Prefetch("outputs", queryset=outputs))
-
-
 def render_gallery(request, source, form, status=200):
-    page = Paginator(jobs_with_outputs().filter(source=source).order_by("-created_at"), JOBS_PER_PAGE).get_page(
+    page = Paginator(Variation.objects.with_outputs().filter(source=source).order_by("-created_at"), JOBS_PER_PAGE).get_page(
         request.GET.get("page")
     )
     derived = Source.objects.filter(derived_from__variation__source=source).order_by("-created_at")

@@ -14,7 +14,7 @@ from team.access import browse_required, run_required, safe_next
 from ..forms import JobFilterForm
 from ..models import ACTIVE_STATUSES, PUBLIC_TO_INTERNAL, Variation
 from ..services import jobs as job_services
-from .gallery import gallery_url, jobs_with_outputs
+from .gallery import gallery_url
 
 JOBS_PER_PAGE = 25
 LIVE_MAX_JOBS = 100
@@ -23,7 +23,7 @@ LIVE_TEMPLATES = {"card": "includes/job_card.html", "row": "includes/job_row.htm
 
 def filtered_jobs(form):
     """Jobs matching the valid filters of the history form (an invalid field is left out, not guessed)."""
-    jobs = jobs_with_outputs().order_by("-created_at")
+    jobs = Variation.objects.with_outputs().order_by("-created_at")
     form.is_valid()
     chosen = getattr(form, "cleaned_data", {})
     if chosen.get("status"):
@@ -76,7 +76,7 @@ def live(request):
             "active": job.status in ACTIVE_STATUSES,
             "html": render_to_string(template, {**context, "job": job}, request),
         }
-        for job in jobs_with_outputs().filter(pk__in=ids)
+        for job in Variation.objects.with_outputs().filter(pk__in=ids)
     ]
     return JsonResponse({"jobs": found})
 
