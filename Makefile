@@ -44,7 +44,7 @@ bench: $(VENV)/.bench-installed
 
 # The fault and kill suite at full size (200 jobs, five worker kills); `make test` runs it smaller.
 soak: install
-	FLUXSITE_SOAK=1 $(PY) -m pytest tests/test_faults.py $(PYTEST_ARGS)
+	FLUXSITE_SOAK=1 $(PY) -m pytest tests/variations/test_faults.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -13,7 +13,7 @@ from variations.params import errors_by_field
 class DocumentedAPI(NinjaAPI):
     """NinjaAPI whose schema also lists the answers any operation can give besides its own: 401 without
     valid credentials, and 400 when a parameter does not validate ({errors}) or the body cannot be parsed
-    at all ({detail}, ninja's own answer). Found by fuzzing the schema (tests/test_fuzz_api.py)."""
+    at all ({detail}, ninja's own answer). Found by fuzzing the schema (tests/fluxsite/test_fuzz_api.py)."""
 
     def get_openapi_schema(self, *args, **kwargs):
         schema = super().get_openapi_schema(*args, **kwargs)

@@ -11,7 +11,7 @@ from variations import images
 from variations.models import Output, Status, Variation
 from variations.params import VariationParams
 
-from .conftest import make_image
+from tests.conftest import make_image
 
 
 _colours = itertools.count(1)

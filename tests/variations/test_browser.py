@@ -22,7 +22,7 @@ import pytest
 from variations import images
 from wavespeed_api.simulator import SimulatorConfig, start_simulator
 
-from .live import LiveStack
+from tests.live import LiveStack
 
 PALETTES = {
     "dusk": ((255, 183, 120), (120, 80, 170), (255, 236, 170), ((92, 60, 120), (62, 40, 90), (35, 24, 58))),

@@ -638,7 +638,7 @@ def test_config_route_changes_settings_at_runtime(simulator):
 
 @pytest.mark.integration
 def test_management_command_serves_until_interrupted():
-    project = Path(__file__).resolve().parent.parent
+    project = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
         [
             sys.executable,

@@ -8,7 +8,7 @@ import pytest
 from variations.models import Output, Source, Status, Variation
 from variations.params import size_presets
 
-from .factories import make_job, make_source
+from tests.factories import make_job, make_source
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from variations.models import Status, Variation
 
-from .factories import make_job, make_source
+from tests.factories import make_job, make_source
 
 
 @pytest.fixture

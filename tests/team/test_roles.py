@@ -17,8 +17,8 @@ from variations.models import Output, Source, Status, Variation
 from team.models import Invitation, Role, TeamMember, role_of
 from team.views.account import FirstRun
 
-from .conftest import make_person
-from .factories import make_job, make_source
+from tests.conftest import make_person
+from tests.factories import make_job, make_source
 
 
 def signed_in(user):

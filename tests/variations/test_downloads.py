@@ -10,7 +10,7 @@ import pytest
 from variations import images
 from variations.models import Status
 
-from .factories import make_job, make_source
+from tests.factories import make_job, make_source
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from sharing.models import Board
 from team.models import ApiToken
 from sharing.models import ShareLink, ShareOptions, create_link, token_digest
 
-from .factories import make_job, make_source
+from tests.factories import make_job, make_source
 
 
 def signed_in(user):
@@ -341,7 +341,7 @@ def test_hidden_parameters_are_taken_out_of_downloaded_files_too(alice, job):
 def test_strip_parameters_handles_png_and_leaves_other_files_alone():
     from variations import images
 
-    from .conftest import make_image
+    from tests.conftest import make_image
 
     png = make_image("PNG", size=(300, 300))
     embedded = images.embed_parameters(png, "PNG", {"seed": 424242})

@@ -212,7 +212,7 @@ def test_a_scrape_costs_a_fixed_number_of_queries(client, alice, metrics_token, 
 def test_healthz_asks_an_object_storage_bucket_at_most_every_half_minute(client, settings, monkeypatch):
     from django.core.files.storage import default_storage
 
-    from tests.test_media_object_storage import S3_OPTIONS
+    from tests.fluxsite.test_media_object_storage import S3_OPTIONS
 
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": S3_OPTIONS}}
     asked = []

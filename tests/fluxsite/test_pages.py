@@ -9,7 +9,7 @@ from django.test import Client, RequestFactory
 from variations.models import ApiKeyRefusal, Status, key_fingerprint
 from team.access import _requires
 
-from .factories import make_job, make_source
+from tests.factories import make_job, make_source
 
 PAGES = ["/", "/jobs/", "/sources/{source}/", "/outputs/{output}/", "/sources/{source}/download.zip", "/jobs/live?ids={job}"]
 ACTIONS = [

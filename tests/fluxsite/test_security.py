@@ -14,7 +14,7 @@ from team.models import ApiToken
 from sharing.models import ShareOptions, create_link
 from team.models import Invitation
 
-from .factories import make_job, make_source
+from tests.factories import make_job, make_source
 
 # Reachable without an account on purpose: signing in and out, the first-run setup (only while there is no
 # user), invitations and share links (each checks its own token), WaveSpeed's webhook (checks its signature)

@@ -1,14 +1,14 @@
 """End-to-end in a real Chromium: a member shares a gallery by link, an outsider opens it in a fresh browser
 without an account, the member revokes it and the outsider's next visit is refused at once.
 
-Uses the live stack, browser and helpers of tests/test_browser.py (skipped with it when Chromium is missing).
+Uses the live stack, browser and helpers of tests/variations/test_browser.py (skipped with it when Chromium is missing).
 """
 
 import re
 
 import pytest
 
-from .test_browser import Screenshots, browser, expect, log_in, scenic_image, studio  # noqa: F401  (fixtures)
+from tests.variations.test_browser import Screenshots, browser, expect, log_in, scenic_image, studio  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 

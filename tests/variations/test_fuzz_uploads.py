@@ -2,7 +2,7 @@
 clear 400 with nothing stored, never a 500. A 100 MB body is refused without the server holding it in memory.
 
 The hand-made cases (truncated, 0-byte, HTML/SVG disguised, bombs, animated GIF, CMYK, 16-bit, palette with
-transparency, EXIF-rotated, wrong extensions) are in tests/test_sources.py.
+transparency, EXIF-rotated, wrong extensions) are in tests/variations/test_sources.py.
 """
 
 import io

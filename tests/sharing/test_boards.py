@@ -5,7 +5,7 @@ from django.test import Client
 
 from sharing.models import Board, BoardItem
 
-from .factories import make_job, make_source
+from tests.factories import make_job, make_source
 
 
 def signed_in(user):

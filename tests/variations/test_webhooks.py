@@ -1,6 +1,6 @@
 """POST /webhooks/wavespeed: a valid signature applies the result once; anything else changes nothing.
 
-Signatures are made with the simulator's own signing code (variations/simulator/webhooks.py), an
+Signatures are made with the simulator's own signing code (wavespeed_api/simulator/webhooks.py), an
 implementation of WaveSpeed's documented scheme separate from the app's check.
 """
 

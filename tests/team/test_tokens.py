@@ -49,7 +49,7 @@ def test_people_see_and_revoke_only_their_own_tokens(alice, bob):
 
 @pytest.mark.parametrize("role", ["viewer", "member", "admin"])
 def test_every_role_may_have_tokens_that_do_what_the_role_allows(role, db):
-    from .conftest import make_person
+    from tests.conftest import make_person
 
     person = make_person(f"p-{role}", role)
     client = signed_in(person)

@@ -5,8 +5,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from variations.models import Source, Status
 
-from .conftest import make_image
-from .factories import make_job, make_source
+from tests.conftest import make_image
+from tests.factories import make_job, make_source
 
 JSON = {"HTTP_ACCEPT": "application/json"}
 
