@@ -15,12 +15,18 @@ document.addEventListener("DOMContentLoaded", () => {
   const grid = document.getElementById("source-grid");
   const ACCEPTED = ["image/jpeg", "image/png", "image/webp", "image/gif"];
 
-  const megabytes = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`; // as the page's limit is shown
+  // The words of the server's size_text (variations/services/sources.py): 20 MB, 4.9 KB, 300 bytes.
+  function sizeText(bytes) {
+    for (const [unit, size] of [["MB", 2 ** 20], ["KB", 2 ** 10]]) {
+      if (bytes >= size) return `${(bytes / size).toFixed(1).replace(/\.0$/, "")} ${unit}`;
+    }
+    return `${bytes} bytes`;
+  }
 
   function addRow(file) {
     const row = rowTemplate.content.firstElementChild.cloneNode(true);
     row.querySelector(".upload-name").textContent = file.name || "Pasted image";
-    row.querySelector(".upload-message").textContent = `${megabytes(file.size)} · waiting…`;
+    row.querySelector(".upload-message").textContent = `${sizeText(file.size)} · waiting…`;
     list.prepend(row);
     return row;
   }
@@ -58,7 +64,7 @@ document.addEventListener("DOMContentLoaded", () => {
       return fail(row, "Not an image this app takes: use JPEG, PNG, WebP or GIF.");
     }
     if (file.size > maxBytes) {
-      return fail(row, `Too large: ${megabytes(file.size)}; the limit is ${megabytes(maxBytes)}.`);
+      return fail(row, `Too large: ${sizeText(file.size)}; the limit is ${sizeText(maxBytes)}.`);
     }
     const body = new FormData();
     body.append("image", file, file.name || "pasted.png");

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from ..models import ACTIVE_STATUSES
+from ..services import sources
 
 register = template.Library()
 
@@ -55,9 +56,9 @@ def duration_until(start, end):
     return _short(max(0.0, (end - start).total_seconds()))
 
 
-@register.filter
-def megabytes(byte_count):
-    return f"{byte_count / 1e6:.1f} MB" if byte_count >= 100_000 else f"{byte_count / 1e3:.0f} kB"
+# The app's one size formatter, sources.size_text, as the upload errors word sizes: binary units
+# ("20 MB" is 20 * 1024 * 1024 bytes, the upload limit, as WaveSpeed counts its 20 MB).
+register.filter("size_text", sources.size_text)
 
 
 @register.filter
