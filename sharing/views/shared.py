@@ -15,6 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from team import throttle
+from team.models import PERMISSIONS
 from variations.models import Status, Variation
 
 from ..forms import SharePasswordForm
@@ -56,13 +57,15 @@ def is_unlocked(request, link):
     return not link.has_password or request.session.get(_session_key(link)) == link.password_fingerprint()
 
 
-def open_link(request, token):
-    """(link, None) when the link may be used by this request, else (None, the answer to send)."""
+def open_link(request, token, when_locked=None):
+    """(link, None) when the link may be used by this request, else (None, the answer to send): 404 or
+    410 for an unknown, revoked or expired link; for one whose password this session has not given,
+    `when_locked(link)`, by default a redirect to the link's page, which asks for it."""
     link = find_link(token)
     if link is None or not link.is_active:
         return None, gone(request, link)
     if not is_unlocked(request, link):
-        return None, redirect("shared", token)
+        return None, when_locked(link) if when_locked else redirect("shared", token)
     return link, None
 
 
@@ -70,11 +73,9 @@ def open_link(request, token):
 @sensitive_post_parameters("password")
 @require_http_methods(["GET", "POST"])
 def shared(request, token):
-    link = find_link(token)
-    if link is None or not link.is_active:
-        return gone(request, link)
-    if not is_unlocked(request, link):
-        return private(password_page(request, link, token))
+    link, refused = open_link(request, token, when_locked=lambda link: private(password_page(request, link, token)))
+    if refused:
+        return refused
     link.record_view()
     if link.board_id:
         return private(shared_board(request, link, token))
@@ -108,13 +109,22 @@ def password_page(request, link, token):
     return render(request, "sharing/shared_password.html", {"form": form, "token": token}, status=status)
 
 
+def page_context(link, token, **more):
+    """What a share page and the tiles it shares with the studio read: the link, its token (tiles then
+    use share-scoped media URLs), whether parameters are hidden, and what the link grants, which
+    sharing/shared_base.html makes the `may` of the shared content: downloads at most, whoever opens
+    it, so a signed-in teammate sees there what a visitor sees."""
+    link_may = dict.fromkeys(PERMISSIONS, False) | {"download": link.allow_download}
+    return {"link": link, "share_token": token, "hide_parameters": not link.show_parameters, "link_may": link_may, **more}
+
+
 def shared_gallery(request, link, token):
     source = link.source
     jobs = Variation.objects.with_outputs().filter(source=source, status=Status.COMPLETED).order_by("-created_at")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "sharing/shared_gallery.html", {"link": link, "token": token, "source": source, "page": page})
+    return render(request, "sharing/shared_gallery.html", page_context(link, token, source=source, page=page))
 
 
 def shared_board(request, link, token):
     items = list(board_items(link.board))
-    return render(request, "sharing/shared_board.html", {"link": link, "token": token, "board": link.board, "items": items})
+    return render(request, "sharing/shared_board.html", page_context(link, token, board=link.board, items=items))

@@ -3,6 +3,7 @@ gallery or board, with expiry, revocation, password (throttled), download and pa
 
 import io
 import json
+import re
 import zipfile
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from team.models import ApiToken
 from sharing.models import ShareLink, ShareOptions, create_link, token_digest
 
 from tests.factories import make_job, make_source
+from variations.services.sources import vary_output
 
 
 def signed_in(user):
@@ -148,6 +150,38 @@ def test_show_parameters_shows_the_chips(alice, job):
     _, token = share(job.source, alice, show_parameters=True)
     page = Client().get(f"/s/{token}/").content.decode()
     assert str(job.seed) in page and "chip-seed" in page
+
+
+def urls_in_main(page):
+    """Every link, image and form target in the page's <main> (the top bar of a signed-in person is the studio's)."""
+    main = page[page.index("<main"):page.index("</main>")]
+    return re.findall(r'(?:href|src|action)="([^"#][^"]*)"', main)
+
+
+@pytest.mark.parametrize("options", [{}, {"allow_download": True, "show_parameters": True}])
+@pytest.mark.parametrize("opener", ["visitor", "maker"])
+def test_share_pages_use_the_studios_tiles_with_only_the_links_own_urls_whoever_opens_them(alice, job, options, opener):
+    starred, varied = job.outputs.all()
+    starred.starred = True
+    starred.save()
+    vary_output(varied, alice)  # a lineage and a "used as a source" count, both the team's own business
+    board = Board.objects.create(name="Client picks", created_by=alice)
+    board.add(starred, alice)
+    board.add(job.source, alice)
+    client = Client() if opener == "visitor" else signed_in(alice)
+    for target in (job.source, board):
+        _, token = share(target, alice, **options)
+        page = client.get(f"/s/{token}/").content.decode()
+        urls = urls_in_main(page)
+        assert f"/s/{token}/media/outputs/{starred.pk}/thumbnail" in urls
+        assert f"/s/{token}/media/sources/{job.source_id}/thumbnail" in urls
+        assert all(url.startswith((f"/s/{token}/", "/static/")) for url in urls), urls
+        assert "tile-badge-star" not in page and "Used as a source" not in page and "Lineage" not in page
+        downloads = [url for url in urls if url.endswith("?download=1")]
+        assert bool(downloads) == bool(options), downloads
+        assert (str(job.seed) in page) == bool(options)
+        if opener == "maker":  # the top bar stays the person's own
+            assert 'href="/shares/"' in page and "alice (member)" in page
 
 
 def test_without_download_only_thumbnails_are_served(alice, job):
