@@ -1,25 +1,13 @@
-"""Shared fixtures: ready users and clients, images made on the spot, private storage per test."""
+"""Shared fixtures: one ready person of each role, clients acting as them, a source and a finished job,
+private storage and cache per test, and the WaveSpeed simulator (alone or behind whole live stacks)."""
 
-import io
 import uuid
 
 import pytest
-from django.contrib.auth import get_user_model
-from PIL import Image
+from django.test import Client
 
-from team.models import ApiToken
-
-
-def make_image(fmt="JPEG", size=(640, 480), color=(200, 80, 40), **save_args):
-    """Bytes of a real image with a gradient, so thumbnails and variations have something to show."""
-    image = Image.new("RGB", size, color)
-    for x in range(0, size[0], max(1, size[0] // 16)):
-        image.paste((x % 256, 255 - x % 256, 128), (x, 0, x + 4, size[1]))
-    if fmt == "PNG" and "mode" in save_args:
-        image = image.convert(save_args.pop("mode"))
-    out = io.BytesIO()
-    image.save(out, fmt, **save_args)
-    return out.getvalue()
+from team.models import ApiToken, Role
+from tests.factories import make_image, make_job, make_person, make_source
 
 
 @pytest.fixture
@@ -42,33 +30,44 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture
-def alice(db):
-    return get_user_model().objects.create_user("alice", "alice@example.com", "alice-password-1")
-
-
-@pytest.fixture
-def bob(db):
-    return get_user_model().objects.create_user("bob", "bob@example.com", "bob-password-1")
-
-
-def make_person(username, role):
-    """A user with a team role (team.models.Role): admin, member or viewer."""
-    from team.models import set_role
-
-    user = get_user_model().objects.create_user(username, f"{username}@example.com", f"{username}-password-1")
-    set_role(user, role)
-    return user
+# --- people: one of each role (explicit TeamMember rows), and an outsider holding only a link -----------------
 
 
 @pytest.fixture
 def admin(db):
-    return make_person("ada", "admin")
+    return make_person("ada", Role.ADMIN)
+
+
+@pytest.fixture
+def member(db):
+    return make_person("alice", Role.MEMBER)
+
+
+@pytest.fixture
+def colleague(db):
+    """A second member, for what one member may do to another's work."""
+    return make_person("bob", Role.MEMBER)
 
 
 @pytest.fixture
 def viewer(db):
-    return make_person("vic", "viewer")
+    return make_person("vic", Role.VIEWER)
+
+
+@pytest.fixture
+def outsider():
+    """A visitor with no account: a fresh anonymous client, holding at most a share link."""
+    return Client()
+
+
+@pytest.fixture
+def alice(member):  # old name, while the test files move to `member`
+    return member
+
+
+@pytest.fixture
+def bob(colleague):  # old name, while the test files move to `colleague`
+    return colleague
 
 
 @pytest.fixture(autouse=True)
@@ -85,18 +84,42 @@ def fresh_cache(settings):
 
 
 @pytest.fixture
-def alice_token(alice):
-    return ApiToken.issue(alice, "tests")[1]
+def alice_token(member_token):  # old name, while the test files move to `member_token`
+    return member_token
 
 
 @pytest.fixture
-def api(client, alice_token):
-    """A Django test client that sends alice's API token."""
-    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {alice_token}"
+def member_token(member):
+    return ApiToken.issue(member, "tests")[1]
+
+
+@pytest.fixture
+def signed_in(client, member):
+    """The test client, signed in as the member (other people: tests.factories.pages_as)."""
+    client.force_login(member)
     return client
 
 
-# --- WaveSpeed simulator (variations/simulator): a local test double of the API -------------------------------
+@pytest.fixture
+def api(client, member_token):
+    """The test client sending the member's API token (other people: tests.factories.api_as)."""
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {member_token}"
+    return client
+
+
+@pytest.fixture
+def source(member):
+    """A stored source of the member's."""
+    return make_source(member)
+
+
+@pytest.fixture
+def completed_job(source, member):
+    """The member's finished job on `source`: two stored outputs, the second flagged NSFW."""
+    return make_job(source, member, outputs=2, nsfw=(1,))
+
+
+# --- WaveSpeed simulator (wavespeed_api/simulator): a local test double of the API -------------------------------
 
 FAST_SIMULATOR = {"latency": 0.2, "latency_jitter": 0.0, "seed": 1234, "webhook_backoff": 0.05}
 

@@ -1,17 +1,52 @@
-"""Ready-made sources, jobs and outputs for the page tests (real files in the test's private storage)."""
+"""Plain helpers the tests share: images made on the spot, people with a role, clients acting as them,
+and ready-made sources, jobs and outputs (real files in the test's private storage)."""
 
+import io
 import itertools
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.test import Client
 from django.utils import timezone
+from PIL import Image
 
+from team.models import ApiToken, set_role
 from variations.services import sources
 from variations import images
 from variations.models import Output, Status, Variation
 from variations.params import VariationParams
 
-from tests.conftest import make_image
+
+def make_image(fmt="JPEG", size=(640, 480), color=(200, 80, 40), **save_args):
+    """Bytes of a real image with a gradient, so thumbnails and variations have something to show."""
+    image = Image.new("RGB", size, color)
+    for x in range(0, size[0], max(1, size[0] // 16)):
+        image.paste((x % 256, 255 - x % 256, 128), (x, 0, x + 4, size[1]))
+    if fmt == "PNG" and "mode" in save_args:
+        image = image.convert(save_args.pop("mode"))
+    out = io.BytesIO()
+    image.save(out, fmt, **save_args)
+    return out.getvalue()
+
+
+def make_person(username, role):
+    """A user with an explicit team role (team.models.Role): admin, member or viewer."""
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", f"{username}-password-1")
+    set_role(user, role)
+    return user
+
+
+def pages_as(person):
+    """A test Client signed in as `person`, for the pages."""
+    client = Client()
+    client.force_login(person)
+    return client
+
+
+def api_as(person):
+    """A test Client sending a fresh API token of `person`'s, for the JSON API."""
+    return Client(HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue(person, 'tests')[1]}")
 
 
 _colours = itertools.count(1)
