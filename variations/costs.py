@@ -75,7 +75,7 @@ def cached_price(params):
     ).hexdigest()
     price = cache.get(key)
     if price is None:
-        price = wavespeed_client(timeout=(3, 5), retries=0).price(params)
+        price = wavespeed_client(timeout=(3, 5), retries=0).price(params).charged
         cache.set(key, price, settings.FLUXSITE_PRICE_CACHE_SECONDS)
     return price
 

@@ -5,10 +5,13 @@ Named `wavespeed_api`, not `wavespeed`, because `wavespeed` is the import name o
 SDK, which the benchmark installs beside the app to measure against.
 """
 
-from .client import DEFAULT_BASE_URL, MODEL_ID, Prediction, WaveSpeedClient
+from .answers import FINAL_STATUSES, HistoryItem, Prediction, Quote, parse_time
+from .client import DEFAULT_BASE_URL, MODEL_ID, WaveSpeedClient
 from .errors import (
     AmbiguousSubmit,
     BadRequest,
+    Forbidden,
+    InsufficientBalance,
     MalformedResponse,
     NotFound,
     RateLimited,
@@ -19,7 +22,7 @@ from .errors import (
 )
 
 __all__ = [
-    "DEFAULT_BASE_URL", "MODEL_ID", "Prediction", "WaveSpeedClient", "AmbiguousSubmit", "BadRequest",
-    "MalformedResponse", "NotFound", "RateLimited", "ServerError", "Unauthorized", "WaveSpeedError",
-    "take_error_tally",
+    "DEFAULT_BASE_URL", "FINAL_STATUSES", "MODEL_ID", "HistoryItem", "Prediction", "Quote", "WaveSpeedClient",
+    "parse_time", "AmbiguousSubmit", "BadRequest", "Forbidden", "InsufficientBalance", "MalformedResponse",
+    "NotFound", "RateLimited", "ServerError", "Unauthorized", "WaveSpeedError", "take_error_tally",
 ]

@@ -1,27 +1,31 @@
 """The only code that speaks HTTP to WaveSpeed. Every call has a timeout; every failure is a typed error.
 
 The rules follow WaveSpeed's official clients: result GETs are retried on 429/5xx with backoff,
-a submit POST is never re-sent once it may have reached WaveSpeed.
+a submit POST is never re-sent once it may have reached WaveSpeed, and any answer to it other than
+a task id or a clear 4xx refusal is ambiguous.
 """
 
 import logging
+import re
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from .answers import HistoryItem, Prediction, Quote, parse_time
 from .errors import (
     AmbiguousSubmit,
     BadRequest,
+    Forbidden,
+    InsufficientBalance,
     MalformedResponse,
     NotFound,
     RateLimited,
     ServerError,
     Unauthorized,
+    WaveSpeedError,
 )
 
 log = logging.getLogger(__name__)
@@ -30,37 +34,16 @@ DEFAULT_BASE_URL = "https://api.wavespeed.ai"
 MODEL_ID = "wavespeed-ai/flux-redux-dev"
 SUBMIT_PATH = f"/api/v3/{MODEL_ID}"
 MAX_DOWNLOAD_BYTES = 60 * 1024 * 1024
+# A refusal for lack of credit: WaveSpeed documents no code for it, so its message tells (inferred).
+BALANCE_REFUSAL = re.compile(r"insufficient|balance|not enough (credit|fund)|top.?up", re.IGNORECASE)
 
 
-@dataclass
-class Prediction:
-    id: str
-    status: str  # created | processing | completed | failed
-    outputs: list = field(default_factory=list)
-    has_nsfw_contents: list = field(default_factory=list)
-    error: str = ""
-    inference_ms: int | None = None
-    error_code: str = ""
-
-    @classmethod
-    def from_data(cls, data):
-        try:
-            timings = data.get("timings") or {}
-            inference = timings.get("inference")
-            prediction = cls(
-                id=str(data["id"]),
-                status=str(data["status"]),
-                outputs=list(data.get("outputs") or []),
-                has_nsfw_contents=[bool(x) for x in (data.get("has_nsfw_contents") or [])],
-                error=str(data.get("error") or ""),
-                inference_ms=int(inference) if inference is not None else None,
-                error_code=str(data.get("error_code") or data.get("code") or ""),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise MalformedResponse(f"unreadable prediction: {exc}") from exc
-        if prediction.status not in ("created", "processing", "completed", "failed"):
-            raise MalformedResponse(f"unknown prediction status {prediction.status!r}")
-        return prediction
+def _amount(value):
+    """A USD amount as a finite, non-negative Decimal (ValueError otherwise)."""
+    amount = Decimal(str(value))
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"not an amount: {value}")
+    return amount
 
 
 def _error_text(response):
@@ -83,21 +66,30 @@ def _never_connected(exc):
     return isinstance(reason, NewConnectionError)
 
 
+def _refusal(status, text, http_status, code, message):
+    """The typed error for a 4xx refusal (`status`: the HTTP status, or the envelope's code)."""
+    if status == 401:
+        return Unauthorized(text, http_status, code)
+    if status == 402 or (status in (400, 403) and BALANCE_REFUSAL.search(message)):
+        return InsufficientBalance(text, http_status, code)
+    if status == 403:
+        return Forbidden(text, http_status, code)
+    if status == 404:
+        return NotFound(text, http_status, code)
+    if status == 429:
+        return RateLimited(text, http_status, code)
+    return BadRequest(text, http_status, code)
+
+
 def _raise_for_status(response):
     if response.status_code < 400:
         return
     message, code = _error_text(response)
     status = response.status_code
     text = f"WaveSpeed answered {status}: {message}".rstrip(": ")
-    if status == 401:
-        raise Unauthorized(text, status, code)
-    if status == 404:
-        raise NotFound(text, status, code)
-    if status == 429:
-        raise RateLimited(text, status, code)
     if status >= 500:
         raise ServerError(text, status, code)
-    raise BadRequest(text, status, code)
+    raise _refusal(status, text, status, code, message)
 
 
 def _envelope_data(response):
@@ -111,13 +103,13 @@ def _envelope_data(response):
     code = body.get("code", 200)
     if str(code) != "200":
         message = str(body.get("message") or "")
-        if str(code) == "401":
-            raise Unauthorized(f"WaveSpeed refused: {message}", response.status_code, code)
-        if str(code) == "429":
-            raise RateLimited(f"WaveSpeed refused: {message}", response.status_code, code)
         if str(code).startswith("5"):  # 5xx, or a task code 5000/5003/5004; task codes 1xxx are final
             raise ServerError(f"WaveSpeed failed: {message}", response.status_code, code)
-        raise BadRequest(f"WaveSpeed refused: {message}", response.status_code, code)
+        try:
+            status = int(code)
+        except (TypeError, ValueError):
+            status = 400
+        raise _refusal(status, f"WaveSpeed refused: {message}", response.status_code, code, message)
     data = body.get("data")
     if not isinstance(data, dict):
         raise MalformedResponse("WaveSpeed answered without a data object", response.status_code)
@@ -136,6 +128,7 @@ class WaveSpeedClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "fluxsite"
         self.requests_sent = 0
+        self.delete_by_ids = True  # False once this WaveSpeed answered 404/405 to the batch delete form
 
     def _headers(self):
         return {"Authorization": f"Bearer {self.api_key}"}
@@ -162,7 +155,12 @@ class WaveSpeedClient:
         raise AssertionError("unreachable")
 
     def submit(self, image_url, params, webhook_url=""):
-        """POST a prediction. Returns the Prediction. Never retried: see AmbiguousSubmit."""
+        """POST a prediction. Returns the Prediction. Never retried: see AmbiguousSubmit.
+
+        Only two answers are clear: a 2xx carrying a task id, and a 4xx (or an envelope code) refusing
+        the request. Anything else, a 5xx included (a gateway can fail after the task was created),
+        is an AmbiguousSubmit.
+        """
         query = {"webhook": webhook_url} if webhook_url else None
         try:
             response = self._request("POST", SUBMIT_PATH, json={"image": image_url, **params}, params=query)
@@ -175,13 +173,16 @@ class WaveSpeedClient:
             raise AmbiguousSubmit(f"connection lost during submit: {type(exc).__name__}") from exc
         except requests.RequestException as exc:
             raise AmbiguousSubmit(f"no answer to the submit: {type(exc).__name__}") from exc
-        if response.status_code == 504:
-            raise AmbiguousSubmit("WaveSpeed answered 504 to the submit; the task may still run", 504)
-        _raise_for_status(response)
+        status = response.status_code
+        if 400 <= status < 500:
+            _raise_for_status(response)
+        if not 200 <= status < 300:
+            message, code = _error_text(response)
+            raise AmbiguousSubmit(f"WaveSpeed answered {status} to the submit; the task may exist: {message}", status, code)
         try:
             return Prediction.from_data(_envelope_data(response))
-        except MalformedResponse as exc:
-            raise AmbiguousSubmit(f"unreadable answer to the submit: {exc.message}", response.status_code) from exc
+        except (MalformedResponse, ServerError) as exc:
+            raise AmbiguousSubmit(f"unclear answer to the submit: {exc.message}", status, exc.code) from exc
 
     def get_result(self, prediction_id):
         """GET a prediction's state, retrying transient failures with backoff."""
@@ -208,16 +209,35 @@ class WaveSpeedClient:
         return self._with_retries(call)
 
     def delete_prediction(self, prediction_id):
-        """DELETE a prediction (cancel). A prediction already gone counts as deleted."""
+        """Delete a prediction (which cancels it, though maybe not at once). Returns once WaveSpeed says
+        it deleted it; NotFound when it deleted nothing (the task may still run), other errors as typed.
 
-        def call():
-            response = self._request("DELETE", f"/api/v3/predictions/{prediction_id}")
-            if response.status_code == 404:
-                return "deleted"
-            _raise_for_status(response)
-            return str(_envelope_data(response).get("status", ""))
+        The API reference's `POST /api/v3/predictions/delete {"ids": [...]}` first; where that form is
+        unknown (404/405), the how-to page's `DELETE /api/v3/predictions/{id}`, remembered per client.
+        """
+        if self.delete_by_ids:
+            deleted = self._with_retries(lambda: self._delete_by_ids(prediction_id))
+            if deleted is not None:
+                if deleted < 1:
+                    raise NotFound(f"WaveSpeed deleted nothing for prediction {prediction_id}")
+                return
+            self.delete_by_ids = False
+        self._with_retries(lambda: self._delete_one(prediction_id))
 
-        return self._with_retries(call)
+    def _delete_by_ids(self, prediction_id):
+        """deleted_count of the batch form, or None when this WaveSpeed does not know that form."""
+        response = self._request("POST", "/api/v3/predictions/delete", json={"ids": [prediction_id]})
+        if response.status_code in (404, 405):
+            return None
+        _raise_for_status(response)
+        try:
+            return int(_envelope_data(response)["deleted_count"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponse("delete answered without deleted_count") from exc
+
+    def _delete_one(self, prediction_id):
+        response = self._request("DELETE", f"/api/v3/predictions/{prediction_id}")
+        _raise_for_status(response)
 
     def balance(self):
         def call():
@@ -231,32 +251,49 @@ class WaveSpeedClient:
         return self._with_retries(call)
 
     def price(self, params):
-        """WaveSpeed's price in USD (a Decimal) for one run with `params` (the seed does not change it)."""
+        """WaveSpeed's Quote for one run with `params` (the seed does not change it).
+
+        The official clients' `POST /api/v3/model/price` (`price`, and `discounted_price` when a discount
+        applies) first, then the docs page's `/api/v3/model/pricing` (`data.unit_price`). Raises when
+        neither answers with a number: an unknown price is never zero.
+        """
         inputs = {name: value for name, value in params.items() if name != "seed"}
+        body = {"model_id": MODEL_ID, "inputs": inputs}
+        try:
+            return self._with_retries(lambda: self._quote("/api/v3/model/price", body))
+        except Unauthorized:
+            raise
+        except WaveSpeedError as exc:
+            log.info("WaveSpeed's price endpoint failed (%s); asking its pricing endpoint", exc.message)
+        return self._with_retries(lambda: self._quote("/api/v3/model/pricing", body, per_image=inputs.get("num_images", 1)))
 
-        def call():
-            response = self._request("POST", "/api/v3/model/price", json={"model_id": MODEL_ID, "inputs": inputs})
-            _raise_for_status(response)
-            try:
-                body = response.json()
-            except ValueError as exc:
-                raise MalformedResponse("price answered with a body that is not JSON") from exc
-            data = _envelope_data(response) if isinstance(body, dict) and "data" in body else body
-            try:
-                value = Decimal(str(data["price"]))
-            except (KeyError, TypeError, InvalidOperation) as exc:
-                raise MalformedResponse("price answered without a number") from exc
-            if not value.is_finite() or value < 0:
-                raise MalformedResponse(f"price answered {value}")
-            return value
+    def _quote(self, path, body, per_image=None):
+        """One price endpoint's answer, enveloped or bare. `per_image`: the number of images, for the
+        pricing endpoint's unit price (per image, inferred: counting it per image never under-counts)."""
+        response = self._request("POST", path, json=body)
+        _raise_for_status(response)
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise MalformedResponse("price answered with a body that is not JSON") from exc
+        data = _envelope_data(response) if isinstance(answer, dict) and "data" in answer else answer
+        try:
+            if per_image is None:
+                price = _amount(data["price"])
+                discounted = data.get("discounted_price")
+                charged = price if discounted is None else _amount(discounted)
+                return Quote(price=price, charged=min(charged, price), endpoint="price")
+            price = _amount(data["unit_price"]) * int(per_image)
+            return Quote(price=price, charged=price, endpoint="pricing")
+        except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
+            raise MalformedResponse(f"price answered without a number: {exc}") from exc
 
-        return self._with_retries(call)
+    def history(self, page=1, page_size=100):
+        """One page of the account's recent tasks (7 days), newest first: [HistoryItem].
 
-    def recent_predictions(self, page=1, page_size=100):
-        """One page of the key's recent predictions (7 days), newest first: [(id, created_at)].
-
-        The shape of this listing's `data` is inferred (WaveSpeed documents only the request):
-        `items` (or `predictions`) of prediction objects. Anything else is a MalformedResponse.
+        The whole account's, asked for this model: the website and other keys show up too. Answered as
+        WaveSpeed's desktop app reads it, `data.items` (or `predictions`); an item whose time cannot be
+        read keeps created_at None rather than failing the page.
         """
 
         def call():
@@ -269,11 +306,24 @@ class WaveSpeedClient:
             if not isinstance(items, list):
                 raise MalformedResponse("prediction listing without items")
             try:
-                return [(str(item["id"]), datetime.fromisoformat(item["created_at"])) for item in items]
-            except (KeyError, TypeError, ValueError) as exc:
+                return [
+                    HistoryItem(
+                        id=str(item["id"]),
+                        model=str(item.get("model") or ""),
+                        status=str(item.get("status") or ""),
+                        created_at=parse_time(item.get("created_at")),
+                    )
+                    for item in items
+                ]
+            except (KeyError, TypeError, AttributeError) as exc:
                 raise MalformedResponse(f"unreadable prediction listing: {exc}") from exc
 
         return self._with_retries(call)
+
+    def recent_predictions(self, page=1, page_size=100):
+        """[(id, created_at)] of this model's tasks in one history page, for the dispatcher's settling."""
+        listed = self.history(page=page, page_size=page_size)
+        return [(item.id, item.created_at) for item in listed if item.created_at and item.model in ("", MODEL_ID)]
 
     def webhook_secret(self):
         def call():

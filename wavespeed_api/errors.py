@@ -38,6 +38,20 @@ class Unauthorized(WaveSpeedError):
     kind = "unauthorized"
 
 
+class Forbidden(Unauthorized):
+    """403: the key is known but its account may not do this (suspended, not allowed). Like a 401, no
+    submit can succeed until someone fixes the account, so it is an Unauthorized of its own kind."""
+
+    kind = "forbidden"
+
+
+class InsufficientBalance(WaveSpeedError):
+    """A refusal for lack of credit (HTTP 402, or a 4xx whose message speaks of the balance): nothing
+    was created, and no submit can succeed until the account is topped up."""
+
+    kind = "insufficient_balance"
+
+
 class BadRequest(WaveSpeedError):
     """400 (or another 4xx): WaveSpeed refused the request as it stands; sending it again will not help."""
 
@@ -45,7 +59,8 @@ class BadRequest(WaveSpeedError):
 
 
 class NotFound(WaveSpeedError):
-    """404: no such prediction (deleted after 7 days, or never made)."""
+    """404: no such prediction (deleted after 7 days, or never made), or no such endpoint. It never means
+    "deleted": a task WaveSpeed does not list may still be running and charging."""
 
     kind = "not_found"
 
@@ -69,6 +84,8 @@ class MalformedResponse(WaveSpeedError):
 
 
 class AmbiguousSubmit(WaveSpeedError):
-    """The submit POST may have reached WaveSpeed but no answer came: the task may exist and be charged."""
+    """The submit POST may have reached WaveSpeed, and its answer was neither a task id nor a clear
+    refusal (no answer, a 5xx, an unreadable body): the task may exist and be charged. Never re-sent;
+    WaveSpeed's history settles it."""
 
     kind = "submit_ambiguous"

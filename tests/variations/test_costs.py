@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db
 
 BASE = "https://api.wavespeed.test"
 PRICE_URL = f"{BASE}/api/v3/model/price"
+PRICING_URL = f"{BASE}/api/v3/model/pricing"
 PARAMS = {"size": "1024*1024", "num_inference_steps": 28, "seed": 7, "guidance_scale": 3.5, "num_images": 2,
           "enable_safety_checker": True, "output_format": "jpeg"}
 
@@ -66,6 +67,7 @@ def test_price_asks_wavespeed_for_the_model_and_parameters_and_caches_the_answer
 @pytest.mark.parametrize("body", [{"code": 200, "data": {}}, {"code": 200, "data": {"price": "lots"}}, {"price": -1}, [1]])
 def test_a_price_answer_without_a_usable_number_is_malformed(body):
     responses.post(PRICE_URL, json=body)
+    responses.post(PRICING_URL, json=body)  # the docs page's endpoint, asked next, no better
     with pytest.raises(wavespeed.MalformedResponse):
         wavespeed_client(retries=0).price(PARAMS)
 
@@ -99,6 +101,7 @@ def test_the_submit_thread_fetches_the_price_and_the_job_records_it(source, alic
 @responses.activate
 def test_admit_records_the_last_price_of_the_same_parameters(source, alice, caplog):
     responses.post(PRICE_URL, status=503)
+    responses.post(PRICING_URL, status=503)
     earlier = make_job(source, alice, Status.COMPLETED, num_images=1, size="512*512")
     spend(earlier, "0.025")
     job = claimed(source, alice, num_images=1, size="512*512")
@@ -113,7 +116,7 @@ def test_admit_records_the_last_price_of_the_same_parameters(source, alice, capl
     assert costs.fetch_price(other) is None
     assert "price unavailable" in caplog.text
     assert costs.fetch_price(other) is None
-    assert len(responses.calls) == 1  # after a failure WaveSpeed is not asked again for a while
+    assert len(responses.calls) == 2  # both price endpoints once; after that WaveSpeed is not asked for a while
 
 
 def test_a_job_over_the_monthly_budget_is_not_sent_and_says_why(settings, source, alice, bob):

@@ -10,13 +10,15 @@ import json
 import threading
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import responses
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from tests.conftest import make_image
+from tests.factories import make_image
+from variations import costs
 from variations.services import sources
 from variations.services import jobs as job_services
 from variations.models import Status, Variation
@@ -37,10 +39,10 @@ def webhook_settings(settings):
 
 
 @pytest.fixture
-def job(alice):
+def job(member):
     """A job WaveSpeed is running (PROCESSING, with its prediction id), as after the submit's answer."""
-    source = sources.store_source(make_image(), user=alice)[0]
-    job = job_services.create_variation(source, VariationParams(num_images=2), alice)
+    source = sources.store_source(make_image(), user=member)[0]
+    job = job_services.create_variation(source, VariationParams(num_images=2), member)
     job.move_to(Status.SUBMITTING, submitted_at=timezone.now())
     job.move_to(
         Status.PROCESSING, prediction_id=PREDICTION_ID, via_webhook=True,
@@ -101,6 +103,26 @@ def test_a_signed_failure_fails_the_job_with_its_code(client, job):
     assert response.status_code == 200
     job.refresh_from_db()
     assert (job.status, job.error_code, job.error) == (Status.FAILED, "1200", "content moderation flagged the input")
+
+
+@pytest.mark.parametrize("status", ["cancelled", "timeout"])
+def test_a_cancelled_or_timed_out_task_ends_the_job_as_refunded(client, job, status):
+    """Issue 13, problem 2: both are final at WaveSpeed (the SDK's and CLI's statuses), not a 400 and a 600 s wait."""
+    Variation.objects.filter(pk=job.pk).update(cost_usd=Decimal("0.05"))
+
+    response = deliver(client, prediction(status, error=f"task {status}"))
+
+    assert response.status_code == 200
+    job.refresh_from_db()
+    assert (job.status, job.error) == (Status.FAILED, f"task {status}")
+    assert not costs.charged_jobs().filter(pk=job.pk).exists()  # failed tasks are refunded
+
+
+def test_an_unknown_status_is_acknowledged_and_changes_nothing(client, job):
+    response = deliver(client, prediction("warming-up"))
+
+    assert response.status_code == 200
+    assert unchanged(job)
 
 
 def test_duplicate_deliveries_apply_the_result_once(client, job):
@@ -242,7 +264,7 @@ def test_unreadable_timestamps_are_refused(client, job, timestamp):
     assert unchanged(job)
 
 
-@pytest.mark.parametrize("body", [b"not json", b"\xff\xfe\x00", b"[1, 2]", b'{"id": "x"}', b'{"id": "x", "status": "exploded"}'])
+@pytest.mark.parametrize("body", [b"not json", b"\xff\xfe\x00", b"[1, 2]", b'{"id": "x"}'])
 def test_signed_but_unreadable_bodies_are_refused(client, job, body):
     response = deliver(client, body)
     assert response.status_code == 400

@@ -1,8 +1,10 @@
 """The WaveSpeed client against every response shape the API documents, with `responses` (no network)."""
 
+import datetime
 import json
 import logging
 import socket
+from decimal import Decimal
 
 import pytest
 import requests
@@ -15,6 +17,8 @@ from wavespeed_api import client as wavespeed_client_module
 from wavespeed_api import (
     AmbiguousSubmit,
     BadRequest,
+    Forbidden,
+    InsufficientBalance,
     MalformedResponse,
     NotFound,
     Prediction,
@@ -89,14 +93,12 @@ def test_submit_with_webhook_adds_the_query_parameter(client, mocked):
     assert len(mocked.calls) == 1
 
 
-ERROR_CASES = [
+REFUSALS = [
     (400, BadRequest),
     (401, Unauthorized),
-    (403, BadRequest),
+    (402, InsufficientBalance),
+    (403, Forbidden),
     (429, RateLimited),
-    (500, ServerError),
-    (502, ServerError),
-    (503, ServerError),
 ]
 BODY_SHAPES = [
     lambda status: {"message": "the reason given", "error_code": status},
@@ -104,19 +106,74 @@ BODY_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("status,error", ERROR_CASES)
+@pytest.mark.parametrize("status,error", REFUSALS)
 @pytest.mark.parametrize("shape", BODY_SHAPES, ids=["message+error_code", "code+message"])
-def test_submit_error_statuses_are_typed_and_never_resent(client, mocked, status, error, shape):
+def test_submit_refusals_are_typed_and_never_resent(client, mocked, status, error, shape):
     mocked.post(SUBMIT_URL, status=status, json=shape(status))
 
     with pytest.raises(error) as caught:
         client.submit("https://files.example/s.jpg", PARAMS)
 
-    assert type(caught.value) is error  # an answered error is never "ambiguous"
+    assert type(caught.value) is error  # a clear refusal is never "ambiguous"
     assert caught.value.status == status
     assert caught.value.code == status
     assert "the reason given" in caught.value.message
     assert len(posts(mocked)) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 302])
+def test_submit_answered_anything_but_2xx_or_4xx_is_ambiguous_and_sent_once(client, mocked, status):
+    """Issue 13, problem 1: a gateway error can come after WaveSpeed created (and charged) the task."""
+    mocked.post(SUBMIT_URL, status=status, json={"code": status, "message": "upstream trouble"})
+
+    with pytest.raises(AmbiguousSubmit) as caught:
+        client.submit("https://files.example/s.jpg", PARAMS)
+
+    assert caught.value.status == status
+    assert "upstream trouble" in caught.value.message
+    assert len(posts(mocked)) == 1
+
+
+def test_a_403_is_an_account_problem_not_a_bad_request(client, mocked):
+    """Issue 13, problem 6: 403 pauses submits like a 401 (Forbidden is an Unauthorized) instead of failing jobs."""
+    mocked.post(SUBMIT_URL, status=403, json={"code": 403, "message": "account suspended"})
+    mocked.get(RESULT_URL, status=403, json={"code": 403, "message": "account suspended"})
+
+    with pytest.raises(Forbidden) as submit_error:
+        client.submit("https://files.example/s.jpg", PARAMS)
+    with pytest.raises(Forbidden):
+        client.get_result("p1")
+
+    assert isinstance(submit_error.value, Unauthorized)
+    assert not isinstance(submit_error.value, BadRequest)
+    assert submit_error.value.kind == "forbidden"
+    assert len(mocked.calls) == 2  # a poll answered 403 is not retried either
+
+
+@pytest.mark.parametrize(
+    "status,body",
+    [
+        (402, {"message": "payment required"}),
+        (400, {"code": 400, "message": "Insufficient balance, please top up"}),
+        (403, {"message": "Your balance is not enough", "error_code": 403}),
+        (200, {"code": 402, "message": "insufficient credits", "data": None}),
+    ],
+    ids=["402", "400-balance", "403-balance", "envelope-402"],
+)
+def test_an_insufficient_balance_refusal_has_its_own_type(client, mocked, status, body):
+    mocked.post(SUBMIT_URL, status=status, json=body)
+
+    with pytest.raises(InsufficientBalance):
+        client.submit("https://files.example/s.jpg", PARAMS)
+    assert len(posts(mocked)) == 1
+
+
+def test_a_400_about_something_else_stays_a_bad_request(client, mocked):
+    mocked.post(SUBMIT_URL, status=400, json={"code": 400, "message": "size must be W*H"})
+
+    with pytest.raises(BadRequest) as caught:
+        client.submit("https://files.example/s.jpg", PARAMS)
+    assert type(caught.value) is BadRequest
 
 
 @pytest.mark.parametrize(
@@ -124,13 +181,14 @@ def test_submit_error_statuses_are_typed_and_never_resent(client, mocked, status
     [
         (400, BadRequest),
         (401, Unauthorized),
+        (403, Forbidden),
         (429, RateLimited),
-        (500, ServerError),
-        (503, ServerError),
-        (1200, BadRequest),  # task codes: content moderation and invalid parameters are final ...
+        (1200, BadRequest),  # task codes: content moderation and invalid parameters are refusals ...
         (1401, BadRequest),
         ("1401", BadRequest),
-        (5003, ServerError),  # ... internal/unavailable/timeout may be retried
+        (500, AmbiguousSubmit),  # ... a server-side failure inside a 200 is not: the task may exist
+        (503, AmbiguousSubmit),
+        (5003, AmbiguousSubmit),
     ],
 )
 def test_envelope_code_other_than_200_in_an_http_200_is_an_error(client, mocked, code, error):
@@ -153,7 +211,7 @@ def test_envelope_code_given_as_text_200_is_success(client, mocked):
 def test_error_body_that_is_not_json_keeps_its_text(client, mocked):
     mocked.post(SUBMIT_URL, status=502, body="<html>Bad gateway from the edge</html>", content_type="text/html")
 
-    with pytest.raises(ServerError) as caught:
+    with pytest.raises(AmbiguousSubmit) as caught:
         client.submit("https://files.example/s.jpg", PARAMS)
 
     assert "Bad gateway from the edge" in caught.value.message
@@ -182,15 +240,6 @@ def test_submit_without_an_answer_is_ambiguous_and_sent_once(client, mocked, fai
         client.submit("https://files.example/s.jpg", PARAMS)
     assert len(posts(mocked)) == 1
     assert client.requests_sent == 1
-
-
-def test_submit_answered_504_is_ambiguous_and_sent_once(client, mocked):
-    mocked.post(SUBMIT_URL, status=504, json={"code": 504, "message": "gateway timeout"})
-
-    with pytest.raises(AmbiguousSubmit) as caught:
-        client.submit("https://files.example/s.jpg", PARAMS)
-    assert caught.value.status == 504
-    assert len(posts(mocked)) == 1
 
 
 def test_submit_connect_timeout_is_a_plain_server_error(client, mocked):
@@ -284,11 +333,17 @@ def test_get_result_does_not_retry_final_answers(client, mocked, status, error):
     assert len(mocked.calls) == 1
 
 
-def test_get_result_with_an_unknown_status_is_malformed(client, mocked):
-    mocked.get(RESULT_URL, json=envelope(prediction(status="exploded")))
+def test_get_result_with_an_unknown_status_is_still_running_and_logged_once(client, mocked, caplog):
+    """An unknown future status costs one poll, not a burst of retries, and is logged once per value."""
+    caplog.set_level(logging.WARNING, logger="wavespeed_api.answers")
+    mocked.get(RESULT_URL, json=envelope(prediction(status="warming-up")))
 
-    with pytest.raises(MalformedResponse, match="exploded"):
-        client.get_result("p1")
+    first, second = client.get_result("p1"), client.get_result("p1")
+
+    assert first.status == second.status == "warming-up"
+    assert not first.finished
+    assert len(mocked.calls) == 2
+    assert caplog.text.count("warming-up") == 1
 
 
 def test_get_result_envelope_without_data_is_malformed(client, mocked):
@@ -326,9 +381,25 @@ def test_failed_prediction_keeps_error_and_code():
     assert result.outputs == []
 
 
-@pytest.mark.parametrize("status", ["created", "processing", "completed", "failed"])
-def test_every_documented_status_is_accepted(status):
-    assert Prediction.from_data(prediction(status=status)).status == status
+def test_the_task_code_is_read_from_code_before_error_code():
+    """Issue 13, problem 3: WaveSpeed puts a failed task's code in `code`; `error_code` is only a fallback."""
+    both = Prediction.from_data(prediction(status="failed", code=1402, error_code=5003))
+    fallback = Prediction.from_data(prediction(status="failed", code=0, error_code=5003))
+    success = Prediction.from_data(prediction(status="completed", code=0))
+
+    assert (both.error_code, fallback.error_code, success.error_code) == ("1402", "5003", "")
+
+
+@pytest.mark.parametrize("status", ["created", "pending", "processing", "completed", "failed", "cancelled", "timeout"])
+def test_every_documented_status_is_accepted(client, mocked, status):
+    """Issue 13, problem 2: `cancelled` and `timeout` (the SDK's and CLI's) are final answers, read in one GET."""
+    mocked.get(RESULT_URL, json=envelope(prediction(status=status)))
+
+    result = client.get_result("p1")
+
+    assert result.status == status
+    assert result.finished == (status in ("completed", "failed", "cancelled", "timeout"))
+    assert len(mocked.calls) == 1
 
 
 def test_missing_timings_and_null_lists_are_empty():
@@ -342,13 +413,12 @@ def test_missing_timings_and_null_lists_are_empty():
 @pytest.mark.parametrize(
     "data",
     [
-        prediction(status="queued-forever"),
         {"status": "created"},
         {"id": "p1"},
         prediction(timings={"inference": "fast"}),
         prediction(timings="soon"),
     ],
-    ids=["unknown-status", "no-id", "no-status", "text-inference", "timings-not-object"],
+    ids=["no-id", "no-status", "text-inference", "timings-not-object"],
 )
 def test_unreadable_predictions_are_malformed(data):
     with pytest.raises(MalformedResponse):
@@ -396,26 +466,161 @@ def test_upload_media_too_large_is_a_bad_request(client, mocked):
     assert len(mocked.calls) == 1
 
 
-def test_delete_prediction(client, mocked):
-    mocked.delete(f"{BASE}/api/v3/predictions/p1", json=envelope({"status": "deleted"}))
-
-    assert client.delete_prediction("p1") == "deleted"
-    assert mocked.calls[0].request.method == "DELETE"
+BATCH_DELETE_URL = f"{BASE}/api/v3/predictions/delete"
+ONE_DELETE_URL = f"{BASE}/api/v3/predictions/p1"
 
 
-def test_delete_of_a_prediction_already_gone_counts_as_deleted(client, mocked):
-    mocked.delete(f"{BASE}/api/v3/predictions/p1", status=404, json={"code": 404, "message": "not found"})
+def test_delete_uses_the_api_references_batch_form(client, mocked):
+    """Issue 13, problem 4: `POST /api/v3/predictions/delete {"ids": [...]}` answered with deleted_count."""
+    mocked.post(BATCH_DELETE_URL, json=envelope({"deleted_count": 1}))
 
-    assert client.delete_prediction("p1") == "deleted"
+    client.delete_prediction("p1")
+
+    assert json.loads(mocked.calls[0].request.body) == {"ids": ["p1"]}
     assert len(mocked.calls) == 1
 
 
-def test_delete_retries_5xx(client, mocked):
-    mocked.delete(f"{BASE}/api/v3/predictions/p1", status=500, json={"code": 500, "message": "oops"})
-    mocked.delete(f"{BASE}/api/v3/predictions/p1", json=envelope({"status": "deleted"}))
+@pytest.mark.parametrize("status", [404, 405])
+def test_delete_falls_back_to_the_per_id_form_and_remembers(client, mocked, status):
+    mocked.post(BATCH_DELETE_URL, status=status, json={"code": status, "message": "no such route"})
+    mocked.delete(ONE_DELETE_URL, json=envelope({"status": "deleted"}))
 
-    assert client.delete_prediction("p1") == "deleted"
-    assert len(mocked.calls) == 2
+    client.delete_prediction("p1")
+    client.delete_prediction("p1")
+
+    assert [call.request.method for call in mocked.calls] == ["POST", "DELETE", "DELETE"]
+
+
+def test_a_delete_of_an_unknown_prediction_is_not_taken_as_deleted(client, mocked):
+    """A task WaveSpeed does not find may still run and charge: the caller must hear so."""
+    mocked.post(BATCH_DELETE_URL, json=envelope({"deleted_count": 0}))
+
+    with pytest.raises(NotFound):
+        client.delete_prediction("p1")
+
+
+def test_a_per_id_delete_answered_404_is_not_taken_as_deleted(client, mocked):
+    client.delete_by_ids = False
+    mocked.delete(ONE_DELETE_URL, status=404, json={"code": 404, "message": "not found"})
+
+    with pytest.raises(NotFound):
+        client.delete_prediction("p1")
+    assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize("status,error", [(400, BadRequest), (403, Forbidden)])
+def test_a_refused_delete_raises_at_once(client, mocked, status, error):
+    mocked.post(BATCH_DELETE_URL, status=status, json={"code": status, "message": "not allowed"})
+
+    with pytest.raises(error):
+        client.delete_prediction("p1")
+    assert len(mocked.calls) == 1
+
+
+def test_delete_retries_5xx_a_bounded_number_of_times(client, mocked):
+    mocked.post(BATCH_DELETE_URL, status=500, json={"code": 500, "message": "oops"})
+
+    with pytest.raises(ServerError):
+        client.delete_prediction("p1")
+    assert len(mocked.calls) == client.retries + 1
+
+
+# --- price ----------------------------------------------------------------------------------------
+
+PRICE_URL = f"{BASE}/api/v3/model/price"
+PRICING_URL = f"{BASE}/api/v3/model/pricing"
+
+
+def test_price_reads_price_and_discounted_price(client, mocked):
+    """Issue 13, problem 5: what is charged is the discounted price when WaveSpeed gives one."""
+    mocked.post(PRICE_URL, json=envelope({"price": 0.05, "discounted_price": "0.0375"}))
+
+    quote = client.price(PARAMS)
+
+    assert (quote.price, quote.charged, quote.endpoint) == (Decimal("0.05"), Decimal("0.0375"), "price")
+    body = json.loads(mocked.calls[0].request.body)
+    assert body["model_id"] == "wavespeed-ai/flux-redux-dev"
+    assert "seed" not in body["inputs"] and body["inputs"]["num_images"] == 2
+
+
+def test_price_without_a_discount_charges_the_price(client, mocked):
+    mocked.post(PRICE_URL, json={"price": "0.025"})  # bare, as the CLI reads it
+
+    assert client.price(PARAMS).charged == Decimal("0.025")
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"status": 404, "json": {"code": 404, "message": "no such route"}},
+        {"status": 200, "json": envelope({"currency": "USD"})},
+        {"status": 500, "json": {"code": 500, "message": "down"}},
+    ],
+    ids=["404", "no-number", "5xx"],
+)
+def test_price_falls_back_to_the_pricing_endpoint(client, mocked, first):
+    mocked.post(PRICE_URL, **first)
+    mocked.post(PRICING_URL, json=envelope({"unit_price": 0.025}))
+
+    quote = client.price(PARAMS)
+
+    assert (quote.charged, quote.endpoint) == (Decimal("0.050"), "pricing")  # 2 images
+
+
+def test_price_unknown_at_both_endpoints_raises_never_zero(client, mocked):
+    mocked.post(PRICE_URL, status=404, json={"code": 404, "message": "no"})
+    mocked.post(PRICING_URL, json=envelope({"unit_price": -1}))
+
+    with pytest.raises(MalformedResponse):
+        client.price(PARAMS)
+
+
+def test_price_with_a_refused_key_does_not_try_the_other_endpoint(client, mocked):
+    mocked.post(PRICE_URL, status=401, json={"code": 401, "message": "bad key"})
+
+    with pytest.raises(Unauthorized):
+        client.price(PARAMS)
+    assert len(mocked.calls) == 1
+
+
+# --- history --------------------------------------------------------------------------------------
+
+HISTORY_URL = f"{BASE}/api/v3/predictions"
+
+
+def test_history_reads_model_status_and_every_time_shape(client, mocked):
+    """Issue 13, problem 7: nanoseconds, naive (UTC) and unreadable timestamps never raise; other models show."""
+    items = [
+        {"id": "a", "model": "wavespeed-ai/flux-redux-dev", "status": "completed", "created_at": "2025-05-20T12:34:56.123456789Z"},
+        {"id": "b", "model": "wavespeed-ai/flux-redux-dev", "status": "processing", "created_at": "2025-05-20T12:34:50"},
+        {"id": "c", "model": "someone/else", "status": "failed", "created_at": "2025-05-20 14:34:40.5+02:00"},
+        {"id": "d", "model": "wavespeed-ai/flux-redux-dev", "status": "created", "created_at": "yesterday"},
+    ]
+    mocked.post(HISTORY_URL, json=envelope({"page": 1, "total": 4, "items": items}))
+
+    listed = client.history()
+
+    utc = datetime.timezone.utc
+    assert [(item.id, item.model, item.status) for item in listed] == [
+        ("a", "wavespeed-ai/flux-redux-dev", "completed"),
+        ("b", "wavespeed-ai/flux-redux-dev", "processing"),
+        ("c", "someone/else", "failed"),
+        ("d", "wavespeed-ai/flux-redux-dev", "created"),
+    ]
+    assert [item.created_at for item in listed] == [
+        datetime.datetime(2025, 5, 20, 12, 34, 56, 123456, tzinfo=utc),
+        datetime.datetime(2025, 5, 20, 12, 34, 50, tzinfo=utc),
+        datetime.datetime(2025, 5, 20, 12, 34, 40, 500000, tzinfo=utc),
+        None,
+    ]
+    assert json.loads(mocked.calls[0].request.body) == {"page": 1, "page_size": 100, "model": "wavespeed-ai/flux-redux-dev"}
+
+
+def test_history_without_items_is_malformed(client, mocked):
+    mocked.post(HISTORY_URL, json=envelope({"page": 1}))
+
+    with pytest.raises(MalformedResponse):
+        client.history()
 
 
 def test_balance(client, mocked):

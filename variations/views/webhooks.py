@@ -79,7 +79,7 @@ def wavespeed_webhook(request):
     if job is None:
         return JsonResponse({"status": "ignored", "reason": "unknown prediction"})
     # Deliveries repeat (WaveSpeed retries): only the first one finds the job still processing.
-    if job.status == Status.PROCESSING and prediction.status in ("completed", "failed"):
+    if job.status == Status.PROCESSING and prediction.finished:
         job.record_result(prediction)
         wake_dispatcher()
     return JsonResponse({"status": "ok"})
