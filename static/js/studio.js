@@ -95,13 +95,13 @@ const Studio = (() => {
     }
 
     schedule();
-    return { schedule };
   }
 
-  const live = [];
   document.addEventListener("DOMContentLoaded", () => {
-    document.querySelectorAll("[data-live]").forEach((container) => live.push(startLiveUpdates(container)));
+    document.querySelectorAll("[data-live]").forEach(startLiveUpdates);
   });
 
-  return { csrfToken, announce, fragment, watchNewJobs: () => live.forEach((l) => l.schedule()) };
+  // For the page scripts loaded after this one (team.js, upload.js): a top-level const is shared by
+  // every classic script, though never a property of `window`.
+  return { csrfToken, announce, fragment };
 })();

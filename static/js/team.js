@@ -1,4 +1,5 @@
 // fluxsite: copy buttons for links and tokens, and a confirmation before forms that take something away.
+// Loaded after studio.js on every page (templates/base.html), so Studio is always there.
 "use strict";
 
 (() => {
@@ -21,7 +22,7 @@
     const before = label ? label.textContent : "";
     if (label) label.textContent = "Copied";
     button.classList.add("is-copied");
-    if (window.Studio) Studio.announce("Copied to the clipboard");
+    Studio.announce("Copied to the clipboard");
     setTimeout(() => {
       if (label) label.textContent = before;
       button.classList.remove("is-copied");

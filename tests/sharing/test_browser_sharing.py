@@ -46,6 +46,7 @@ def test_a_member_shares_a_gallery_an_outsider_opens_it_and_revocation_stops_it(
         expect(page.locator(".qr svg")).to_be_visible()
         page.get_by_role("button", name="Copy").click()
         expect(page.get_by_role("button", name="Copied")).to_be_visible()
+        expect(page.locator("#announcer")).to_have_text("Copied to the clipboard")  # what a screen reader hears
         assert page.evaluate("navigator.clipboard.readText()") == url
         shots.take(page, "share-link")
 
