@@ -266,9 +266,11 @@ def test_a_revoked_or_expired_link_stops_at_once_with_a_friendly_page(alice, job
     assert all(visitor.get(url).status_code == 410 for url in urls.values())
 
 
-def test_an_unknown_token_is_a_friendly_404(db, client):
+def test_an_unknown_token_is_a_friendly_404(alice, client):  # alice: past first-run setup
     response = client.get("/s/" + "A" * 32 + "/")
     assert response.status_code == 404 and b"This link does not work" in response.content
+    assert b"Back to the library" not in response.content  # a visitor has no library; the studio's 404 offers it
+    assert b"Back to the library" in client.get("/no-such-page/").content
     assert client.get("/s/short/media/sources/00000000-0000-0000-0000-000000000000").status_code == 404
 
 
