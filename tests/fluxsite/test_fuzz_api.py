@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import make_image
+from tests.factories import make_image
 from variations.services import sources
 from variations.services import jobs as job_services
 from variations.params import VariationParams
@@ -48,10 +48,10 @@ def connections_kept_open():
 
 
 @pytest.fixture
-def known(db, alice):
+def known(db, member):
     """A source and a job of alice's, so generated requests can name things that exist."""
-    source = sources.store_source(make_image(size=(320, 240)), user=alice)[0]
-    job = job_services.create_variation(source, VariationParams(), alice)
+    source = sources.store_source(make_image(size=(320, 240)), user=member)[0]
+    job = job_services.create_variation(source, VariationParams(), member)
     return {"source": str(source.pk), "source_id": str(source.pk), "job_id": str(job.pk)}
 
 
@@ -61,7 +61,7 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_applica
 
 @schema.parametrize()
 @hypothesis_settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-def test_the_api_answers_every_request_as_its_schema_says(case, alice_token, known, settings):
+def test_the_api_answers_every_request_as_its_schema_says(case, member_token, known, settings):
     settings.ALLOWED_HOSTS = ["*"]  # schemathesis sends its own Host header
     dice = random.Random(repr(case.body) + repr(case.path_parameters))
     for name in case.path_parameters or {}:
@@ -70,7 +70,7 @@ def test_the_api_answers_every_request_as_its_schema_says(case, alice_token, kno
     if isinstance(case.body, dict) and "source" in case.body and dice.random() < 0.5:
         case.body["source"] = known["source"]
 
-    case.call_and_validate(headers={"Authorization": f"Bearer {alice_token}"}, checks=CHECKS)
+    case.call_and_validate(headers={"Authorization": f"Bearer {member_token}"}, checks=CHECKS)
 
 
 # --- what the fuzzing found, pinned down -------------------------------------------------------------------------

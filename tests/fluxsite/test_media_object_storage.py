@@ -31,14 +31,14 @@ def s3_storage(settings):
 
 
 @pytest.fixture
-def output(s3_storage, alice):
+def output(s3_storage, member):
     """Rows whose files live in the bucket (never written here: only their names matter)."""
     sha = hashlib.sha256(b"source").hexdigest()
     source = Source.objects.create(
         sha256=sha, image=f"sources/{sha[:2]}/{sha}.jpg", thumbnail=f"thumbnails/sources/{sha[:2]}/{sha}.webp",
-        width=640, height=480, format="JPEG", byte_size=1000, uploaded_by=alice,
+        width=640, height=480, format="JPEG", byte_size=1000, uploaded_by=member,
     )
-    job = Variation.objects.create(source=source, owner=alice, seed=5, status="completed")
+    job = Variation.objects.create(source=source, owner=member, seed=5, status="completed")
     return Output.objects.create(
         variation=job, index=0, image=f"outputs/{job.pk.hex[:2]}/{job.pk.hex}-0.png",
         thumbnail=f"thumbnails/outputs/{job.pk.hex[:2]}/{job.pk.hex}-0.webp", width=1024, height=1024, format="PNG", byte_size=5,
@@ -51,8 +51,8 @@ def signed(response):
     return url, {name: values[0] for name, values in parse_qs(url.query).items()}
 
 
-def test_a_signed_in_person_is_redirected_to_a_short_lived_signed_url(client, alice, output):
-    client.force_login(alice)
+def test_a_signed_in_person_is_redirected_to_a_short_lived_signed_url(client, member, output):
+    client.force_login(member)
     url, query = signed(client.get(f"/media/outputs/{output.pk}"))
     assert (url.scheme, url.netloc) == ("http", "s3.test:9000")
     assert url.path == f"/studio-media/{output.image.name}"
@@ -62,21 +62,21 @@ def test_a_signed_in_person_is_redirected_to_a_short_lived_signed_url(client, al
     assert "test-secret" not in url.geturl()
 
 
-def test_the_redirect_is_cached_privately_for_part_of_the_signatures_life(client, alice, output):
-    client.force_login(alice)
+def test_the_redirect_is_cached_privately_for_part_of_the_signatures_life(client, member, output):
+    client.force_login(member)
     response = client.get(f"/media/outputs/{output.pk}/thumbnail")
     _, query = signed(response)
     assert query["response-content-type"] == "image/webp"
     assert response["Cache-Control"] == "private, max-age=60"
 
 
-def test_downloads_keep_their_file_name(client, alice_token, output):
-    url, query = signed(client.get(f"/media/outputs/{output.pk}?download", HTTP_AUTHORIZATION=f"Bearer {alice_token}"))
+def test_downloads_keep_their_file_name(client, member_token, output):
+    url, query = signed(client.get(f"/media/outputs/{output.pk}?download", HTTP_AUTHORIZATION=f"Bearer {member_token}"))
     assert query["response-content-disposition"] == f'attachment; filename="variation-{output.variation_id.hex[:8]}-0.png"'
 
 
-def test_sources_are_signed_the_same_way(client, alice, output):
-    client.force_login(alice)
+def test_sources_are_signed_the_same_way(client, member, output):
+    client.force_login(member)
     url, _ = signed(client.get(f"/media/sources/{output.variation.source_id}"))
     assert url.path == f"/studio-media/{output.variation.source.image.name}"
 

@@ -13,7 +13,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import make_job, make_source
 from fluxsite.ops import health
-from fluxsite.ops import metrics
 from variations.connection import report_wavespeed_errors
 import wavespeed_api as wavespeed
 from variations.models import Status, Variation, WaveSpeedErrorCount
@@ -120,10 +119,10 @@ def test_metrics_need_the_bearer_token(client, metrics_token):
     assert ok["Content-Type"].startswith("text/plain; version=")
 
 
-def test_a_signed_in_admin_is_no_substitute_for_the_token(client, alice, metrics_token):
-    alice.is_staff = alice.is_superuser = True
-    alice.save()
-    client.force_login(alice)
+def test_a_signed_in_admin_is_no_substitute_for_the_token(client, member, metrics_token):
+    member.is_staff = member.is_superuser = True
+    member.save()
+    client.force_login(member)
     assert client.get("/metrics").status_code == 401
 
 
@@ -138,15 +137,15 @@ def test_metrics_are_open_to_the_allowed_networks_only(client, settings):
 # --- what /metrics says --------------------------------------------------------------------------------
 
 
-def test_metrics_count_jobs_in_flight_outputs_and_histograms_from_the_database(client, alice, metrics_token):
-    source = make_source(alice)
-    make_job(source, alice, Status.COMPLETED, outputs=2, created_at=timezone.now() - timedelta(minutes=5))  # waited 1 s, 2.5 s inference
-    make_job(source, alice, Status.COMPLETED, outputs=1)
-    make_job(source, alice, Status.PROCESSING)
-    make_job(source, alice, Status.SUBMITTING)
-    make_job(source, alice, Status.QUEUED)
-    make_job(source, alice, Status.FAILED)
-    slow = make_job(source, alice, Status.COMPLETED, outputs=1)
+def test_metrics_count_jobs_in_flight_outputs_and_histograms_from_the_database(client, member, metrics_token):
+    source = make_source(member)
+    make_job(source, member, Status.COMPLETED, outputs=2, created_at=timezone.now() - timedelta(minutes=5))  # waited 1 s, 2.5 s inference
+    make_job(source, member, Status.COMPLETED, outputs=1)
+    make_job(source, member, Status.PROCESSING)
+    make_job(source, member, Status.SUBMITTING)
+    make_job(source, member, Status.QUEUED)
+    make_job(source, member, Status.FAILED)
+    slow = make_job(source, member, Status.COMPLETED, outputs=1)
     Variation.objects.filter(pk=slow.pk).update(submitted_at=slow.created_at + timedelta(seconds=45), inference_ms=40_000)
 
     text = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {metrics_token}").content.decode()
@@ -194,17 +193,17 @@ def test_wavespeed_errors_by_kind_add_up_across_processes(client, metrics_token)
     assert values[("fluxsite_wavespeed_errors_total", frozenset({("kind", "server_error")}))] == 1
 
 
-def test_metrics_show_this_months_estimated_cost(client, alice, metrics_token):
-    job = make_job(make_source(alice), alice, Status.COMPLETED)
+def test_metrics_show_this_months_estimated_cost(client, member, metrics_token):
+    job = make_job(make_source(member), member, Status.COMPLETED)
     Variation.objects.filter(pk=job.pk).update(prediction_id="p1", cost_usd=Decimal("0.025"))
     values = samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {metrics_token}").content.decode())
     assert values[("fluxsite_estimated_cost_this_month_usd", frozenset())] == pytest.approx(0.025)
 
 
-def test_a_scrape_costs_a_fixed_number_of_queries(client, alice, metrics_token, django_assert_max_num_queries):
-    source = make_source(alice)
+def test_a_scrape_costs_a_fixed_number_of_queries(client, member, metrics_token, django_assert_max_num_queries):
+    source = make_source(member)
     for _ in range(5):
-        make_job(source, alice, Status.COMPLETED)
+        make_job(source, member, Status.COMPLETED)
     with django_assert_max_num_queries(8):
         client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {metrics_token}")
 

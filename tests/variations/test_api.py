@@ -9,9 +9,8 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.utils import timezone
 
-from tests.conftest import make_image
+from tests.factories import make_image
 from variations.services import sources
-from variations.services import jobs as job_services
 from fluxsite.api import api as ninja_api
 from team.models import ApiToken
 from variations.models import Output, Status, Variation
@@ -33,13 +32,8 @@ def wake():
 
 
 @pytest.fixture
-def source(alice):
-    return sources.store_source(make_image("JPEG", size=(640, 480)), user=alice)[0]
-
-
-@pytest.fixture
-def other_source(alice):
-    return sources.store_source(make_image("PNG", size=(300, 300), color=(1, 2, 3)), user=alice)[0]
+def other_source(member):
+    return sources.store_source(make_image("PNG", size=(300, 300), color=(1, 2, 3)), user=member)[0]
 
 
 def make_job(source, owner=None, status=Status.QUEUED, **fields):
@@ -78,8 +72,8 @@ def endpoints(source, job):
     [None, "Bearer fxs_wrong-token", "Bearer ", "Token something", "Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQtMQ=="],
     ids=["none", "wrong-token", "empty-token", "other-scheme", "basic"],
 )
-def test_every_endpoint_refuses_requests_without_valid_credentials(source, alice, authorization):
-    job = make_job(source, alice)
+def test_every_endpoint_refuses_requests_without_valid_credentials(source, member, authorization):
+    job = make_job(source, member)
     client = Client(HTTP_AUTHORIZATION=authorization) if authorization else Client()
 
     for method, url in endpoints(source, job):
@@ -90,35 +84,35 @@ def test_every_endpoint_refuses_requests_without_valid_credentials(source, alice
     assert Variation.objects.get().status == Status.QUEUED
 
 
-def test_token_of_a_deactivated_user_is_refused(api, alice):
-    alice.is_active = False
-    alice.save()
+def test_token_of_a_deactivated_user_is_refused(api, member):
+    member.is_active = False
+    member.save()
 
     assert api.get("/api/v1/variations").status_code == 401
 
 
-def test_token_works_and_records_its_use(api, alice):
+def test_token_works_and_records_its_use(api, member):
     assert api.get("/api/v1/variations").status_code == 200
-    assert ApiToken.objects.get(user=alice).last_used_at is not None
+    assert ApiToken.objects.get(user=member).last_used_at is not None
 
 
-def test_bearer_scheme_is_case_insensitive(alice_token):
-    assert Client(HTTP_AUTHORIZATION=f"bearer {alice_token}").get("/api/v1/variations").status_code == 200
+def test_bearer_scheme_is_case_insensitive(member_token):
+    assert Client(HTTP_AUTHORIZATION=f"bearer {member_token}").get("/api/v1/variations").status_code == 200
 
 
-def test_session_works_for_reading(source, bob):
-    job = make_job(source, bob)
+def test_session_works_for_reading(source, colleague):
+    job = make_job(source, colleague)
     client = Client(enforce_csrf_checks=True)
-    client.force_login(bob)
+    client.force_login(colleague)
 
     assert client.get("/api/v1/variations").status_code == 200
     assert client.get(f"/api/v1/variations/{job.pk}").status_code == 200
     assert client.get(f"/api/v1/sources/{source.pk}").status_code == 200
 
 
-def test_session_post_without_csrf_token_is_refused(source, bob):
+def test_session_post_without_csrf_token_is_refused(source, colleague):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(bob)
+    client.force_login(colleague)
 
     response = post_json(client, "/api/v1/variations", {"source": str(source.pk)})
 
@@ -126,31 +120,31 @@ def test_session_post_without_csrf_token_is_refused(source, bob):
     assert Variation.objects.count() == 0
 
 
-def test_session_post_with_csrf_token_is_accepted(source, bob):
+def test_session_post_with_csrf_token_is_accepted(source, colleague):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(bob)
+    client.force_login(colleague)
     csrf = "c" * 32
     client.cookies["csrftoken"] = csrf
 
     response = post_json(client, "/api/v1/variations", {"source": str(source.pk)}, HTTP_X_CSRFTOKEN=csrf)
 
     assert response.status_code == 201
-    assert Variation.objects.get().owner == bob
+    assert Variation.objects.get().owner == colleague
 
 
-def test_token_post_needs_no_csrf_token(source, alice_token, alice):
-    client = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Bearer {alice_token}")
+def test_token_post_needs_no_csrf_token(source, member_token, member):
+    client = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Bearer {member_token}")
 
     response = post_json(client, "/api/v1/variations", {"source": str(source.pk)})
 
     assert response.status_code == 201
-    assert Variation.objects.get().owner == alice
+    assert Variation.objects.get().owner == member
 
 
 # --- create -----------------------------------------------------------------------------------------
 
 
-def test_create_with_defaults_records_a_concrete_seed(api, source, alice, wake, django_capture_on_commit_callbacks):
+def test_create_with_defaults_records_a_concrete_seed(api, source, member, wake, django_capture_on_commit_callbacks):
     response, callbacks = create(api, django_capture_on_commit_callbacks, source=str(source.pk))
 
     assert response.status_code == 201
@@ -163,7 +157,7 @@ def test_create_with_defaults_records_a_concrete_seed(api, source, alice, wake, 
     assert isinstance(body["seed"], int) and 0 <= body["seed"] <= SEED_MAX
     job = Variation.objects.get(pk=body["id"])
     assert job.seed == body["seed"]
-    assert job.owner == alice
+    assert job.owner == member
     assert (body["outputs"], body["prediction_id"], body["rerun_of"]) == ([], "", None)
     assert len(callbacks) == 1
     wake.assert_called_once_with()
@@ -238,11 +232,11 @@ def test_create_with_a_body_that_is_not_an_object_is_400(api, source, body):
 
 
 @pytest.fixture
-def completed_job(source, alice):
-    """A finished job whose outputs are in the app's storage (WaveSpeed's URLs kept only for the record)."""
+def png_job(source, member):
+    """A finished PNG job whose outputs are in the app's storage (WaveSpeed's URLs kept only for the record)."""
     now = timezone.now()
     job = make_job(
-        source, alice, status=Status.COMPLETED, num_images=2, output_format="png", seed=77,
+        source, member, status=Status.COMPLETED, num_images=2, output_format="png", seed=77,
         prediction_id="pred-123", submitted_at=now - timedelta(seconds=9), completed_at=now, inference_ms=4200,
         remote_output_urls=["https://d1q70pf5vjeyhc.cloudfront.net/a.png", "https://cdn.wavespeed.ai/b.png"],
         remote_nsfw=[False, True],
@@ -255,8 +249,8 @@ def completed_job(source, alice):
     return job
 
 
-def test_get_one_shows_the_documented_fields(api, completed_job):
-    response = api.get(f"/api/v1/variations/{completed_job.pk}")
+def test_get_one_shows_the_documented_fields(api, png_job):
+    response = api.get(f"/api/v1/variations/{png_job.pk}")
 
     assert response.status_code == 200
     body = response.json()
@@ -267,8 +261,8 @@ def test_get_one_shows_the_documented_fields(api, completed_job):
     assert [(o["width"], o["height"], o["nsfw"]) for o in body["outputs"]] == [(1024, 1024, False), (1024, 1024, True)]
 
 
-def test_output_urls_point_at_the_app_never_at_wavespeed(api, completed_job):
-    outputs = api.get(f"/api/v1/variations/{completed_job.pk}").json()["outputs"]
+def test_output_urls_point_at_the_app_never_at_wavespeed(api, png_job):
+    outputs = api.get(f"/api/v1/variations/{png_job.pk}").json()["outputs"]
 
     for output in outputs:
         for url in (output["url"], output["thumbnail_url"]):
@@ -357,8 +351,8 @@ def test_list_with_bad_filters_is_400(api, db, query, field):
 
 
 @pytest.fixture
-def original(source, alice):
-    return make_job(source, alice, status=Status.COMPLETED, size="768*512", num_inference_steps=20, seed=5,
+def original(source, member):
+    return make_job(source, member, status=Status.COMPLETED, size="768*512", num_inference_steps=20, seed=5,
                     guidance_scale=6.0, num_images=2, enable_safety_checker=False, output_format="png")
 
 
@@ -368,7 +362,7 @@ def rerun(api, job, body, callbacks_capture):
     return response, callbacks
 
 
-def test_rerun_without_body_keeps_parameters_and_draws_a_new_seed(api, original, bob, wake, monkeypatch,
+def test_rerun_without_body_keeps_parameters_and_draws_a_new_seed(api, original, colleague, wake, monkeypatch,
                                                                   django_capture_on_commit_callbacks):
     monkeypatch.setattr("variations.params.secrets.randbelow", lambda limit: 4242)
 

@@ -31,10 +31,10 @@ def archive(*args):
 
 
 @pytest.fixture
-def old_gallery(alice):
-    source = make_source(alice)
-    make_job(source, alice, Status.COMPLETED, outputs=2, seed=1234)
-    make_job(source, alice, Status.FAILED)
+def old_gallery(member):
+    source = make_source(member)
+    make_job(source, member, Status.COMPLETED, outputs=2, seed=1234)
+    make_job(source, member, Status.FAILED)
     age(source, 100)
     return source
 
@@ -46,9 +46,9 @@ def files_of(source):
     return names
 
 
-def test_export_writes_one_zip_per_old_gallery_with_source_outputs_and_parameters(old_gallery, alice, tmp_path):
-    recent = make_source(alice)
-    make_job(recent, alice, Status.COMPLETED)
+def test_export_writes_one_zip_per_old_gallery_with_source_outputs_and_parameters(old_gallery, member, tmp_path):
+    recent = make_source(member)
+    make_job(recent, member, Status.COMPLETED)
 
     output = archive("--older-than", "90", "--export", str(tmp_path / "backup"))
 
@@ -64,11 +64,11 @@ def test_export_writes_one_zip_per_old_gallery_with_source_outputs_and_parameter
     assert Source.objects.count() == 2  # exporting deletes nothing
 
 
-def test_delete_removes_old_galleries_with_their_jobs_outputs_and_files(old_gallery, alice, django_capture_on_commit_callbacks):
+def test_delete_removes_old_galleries_with_their_jobs_outputs_and_files(old_gallery, member, django_capture_on_commit_callbacks):
     names = files_of(old_gallery)
     assert all(default_storage.exists(name) for name in names)
-    recent = make_source(alice)
-    make_job(recent, alice, Status.COMPLETED)
+    recent = make_source(member)
+    make_job(recent, member, Status.COMPLETED)
 
     with django_capture_on_commit_callbacks(execute=True):  # files go once the rows are gone for good
         output = archive("--older-than", "90", "--delete")
@@ -82,14 +82,14 @@ def test_delete_removes_old_galleries_with_their_jobs_outputs_and_files(old_gall
     assert "deleted 1 galleries" in output
 
 
-def test_a_new_job_on_an_old_source_keeps_its_gallery(old_gallery, alice):
-    make_job(old_gallery, alice, Status.COMPLETED)  # run today
+def test_a_new_job_on_an_old_source_keeps_its_gallery(old_gallery, member):
+    make_job(old_gallery, member, Status.COMPLETED)  # run today
     archive("--older-than", "90", "--delete")
     assert Source.objects.filter(pk=old_gallery.pk).exists()
 
 
-def test_galleries_with_a_running_job_are_never_taken(old_gallery, alice):
-    running = make_job(old_gallery, alice, Status.PROCESSING)
+def test_galleries_with_a_running_job_are_never_taken(old_gallery, member):
+    running = make_job(old_gallery, member, Status.PROCESSING)
     Variation.objects.filter(pk=running.pk).update(created_at=timezone.now() - timedelta(days=100))
     archive("--older-than", "90", "--delete")
     assert Source.objects.filter(pk=old_gallery.pk).exists()

@@ -7,19 +7,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.conftest import make_image, run_dispatcher_here
-from variations.services import sources
+from tests.conftest import run_dispatcher_here
 from variations.services import jobs as job_services
 from variations import dispatcher, images
 from variations.models import ApiKeyRefusal, DispatcherLease, MAX_SUBMIT_ATTEMPTS, Output, Status, Variation
 from variations.params import VariationParams
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def source(alice):
-    return sources.store_source(make_image(size=(800, 600)), user=alice)[0]
 
 
 def queue(source, owner, count=1, **params):
@@ -30,8 +24,8 @@ def run(seconds=30):
     run_dispatcher_here(seconds)
 
 
-def test_jobs_complete_with_every_output_and_thumbnail_stored(fake_wavespeed, source, alice):
-    job = queue(source, alice, size="512*256", num_images=3, output_format="png", seed=42)[0]
+def test_jobs_complete_with_every_output_and_thumbnail_stored(fake_wavespeed, source, member):
+    job = queue(source, member, size="512*256", num_images=3, output_format="png", seed=42)[0]
 
     run()
 
@@ -48,10 +42,10 @@ def test_jobs_complete_with_every_output_and_thumbnail_stored(fake_wavespeed, so
     assert fake_wavespeed.stats()["submits"] == 1
 
 
-def test_the_concurrency_cap_holds_and_jobs_go_out_in_order(settings, fake_wavespeed, source, alice):
+def test_the_concurrency_cap_holds_and_jobs_go_out_in_order(settings, fake_wavespeed, source, member):
     settings.WAVESPEED_MAX_CONCURRENCY = 2
     fake_wavespeed.config.concurrency = 2  # WaveSpeed would refuse a third at once
-    jobs = queue(source, alice, count=6)
+    jobs = queue(source, member, count=6)
 
     run()
 
@@ -66,11 +60,11 @@ def test_the_concurrency_cap_holds_and_jobs_go_out_in_order(settings, fake_waves
     assert set(Variation.objects.values_list("status", flat=True)) == {Status.COMPLETED}
 
 
-def test_one_dispatcher_follows_the_whole_capped_set_at_once(settings, fake_wavespeed, source, alice):
+def test_one_dispatcher_follows_the_whole_capped_set_at_once(settings, fake_wavespeed, source, member):
     """Three predictions of 1 s each finish in about 1 s, not 3: they are polled together."""
     settings.WAVESPEED_MAX_CONCURRENCY = 3
     fake_wavespeed.config.latency = 1.0
-    queue(source, alice, count=3)
+    queue(source, member, count=3)
     started = timezone.now()
 
     run()
@@ -79,10 +73,10 @@ def test_one_dispatcher_follows_the_whole_capped_set_at_once(settings, fake_wave
     assert fake_wavespeed.stats()["max_in_flight"] == 3
 
 
-def test_polling_learns_the_expected_time_and_polls_little(settings, fake_wavespeed, source, alice):
+def test_polling_learns_the_expected_time_and_polls_little(settings, fake_wavespeed, source, member):
     fake_wavespeed.config.latency = 0.8
     settings.WAVESPEED_MAX_CONCURRENCY = 1
-    queue(source, alice, count=4)
+    queue(source, member, count=4)
 
     run()
 
@@ -92,10 +86,10 @@ def test_polling_learns_the_expected_time_and_polls_little(settings, fake_wavesp
     assert max(polls) <= 8
 
 
-def test_a_401_fails_that_job_and_stops_further_submits_until_the_key_works(settings, fake_wavespeed, source, alice):
+def test_a_401_fails_that_job_and_stops_further_submits_until_the_key_works(settings, fake_wavespeed, source, member):
     fake_wavespeed.config.api_key = "the-real-key"  # the app sends test-key
     settings.WAVESPEED_MAX_CONCURRENCY = 1
-    first, second = queue(source, alice, count=2)
+    first, second = queue(source, member, count=2)
 
     run()
 
@@ -112,9 +106,9 @@ def test_a_401_fails_that_job_and_stops_further_submits_until_the_key_works(sett
     assert second.status == Status.COMPLETED
 
 
-def test_without_a_key_jobs_wait_untouched(settings, fake_wavespeed, source, alice):
+def test_without_a_key_jobs_wait_untouched(settings, fake_wavespeed, source, member):
     settings.WAVESPEED_API_KEY = ""
-    job = queue(source, alice)[0]
+    job = queue(source, member)[0]
 
     run()
 
@@ -124,10 +118,10 @@ def test_without_a_key_jobs_wait_untouched(settings, fake_wavespeed, source, ali
     assert not dispatcher.work_remains()  # nothing wakes a dispatcher for it until a key is set
 
 
-def test_429_means_wait_not_fail(settings, fake_wavespeed, source, alice):
+def test_429_means_wait_not_fail(settings, fake_wavespeed, source, member):
     settings.WAVESPEED_MAX_CONCURRENCY = 3
     fake_wavespeed.config.concurrency = 1  # the account allows fewer than the app was told
-    queue(source, alice, count=3)
+    queue(source, member, count=3)
 
     run()
 
@@ -137,10 +131,10 @@ def test_429_means_wait_not_fail(settings, fake_wavespeed, source, alice):
 
 
 @pytest.mark.parametrize("code", ["1200", "1401", "1403"])
-def test_a_failed_prediction_fails_the_job_with_its_code(fake_wavespeed, source, alice, code):
+def test_a_failed_prediction_fails_the_job_with_its_code(fake_wavespeed, source, member, code):
     fake_wavespeed.config.fail_rate = 1.0
     fake_wavespeed.config.fail_codes = [int(code)]
-    job = queue(source, alice)[0]
+    job = queue(source, member)[0]
 
     run()
 
@@ -150,10 +144,10 @@ def test_a_failed_prediction_fails_the_job_with_its_code(fake_wavespeed, source,
     assert fake_wavespeed.stats()["submits"] == 1
 
 
-def test_retryable_task_failures_are_sent_again_a_few_times(fake_wavespeed, source, alice):
+def test_retryable_task_failures_are_sent_again_a_few_times(fake_wavespeed, source, member):
     fake_wavespeed.config.fail_rate = 1.0
     fake_wavespeed.config.fail_codes = [5003]
-    job = queue(source, alice)[0]
+    job = queue(source, member)[0]
 
     run()
 
@@ -163,11 +157,11 @@ def test_retryable_task_failures_are_sent_again_a_few_times(fake_wavespeed, sour
     assert fake_wavespeed.stats()["submits"] == MAX_SUBMIT_ATTEMPTS
 
 
-def test_transient_poll_and_download_errors_are_retried(fake_wavespeed, source, alice, settings):
+def test_transient_poll_and_download_errors_are_retried(fake_wavespeed, source, member, settings):
     fake_wavespeed.config.poll_error_rate = 0.4
     fake_wavespeed.config.malformed_rate = 0.2
     fake_wavespeed.config.download_error_rate = 0.4
-    jobs = queue(source, alice, count=3, num_images=2)
+    jobs = queue(source, member, count=3, num_images=2)
 
     run(60)
 
@@ -178,10 +172,10 @@ def test_transient_poll_and_download_errors_are_retried(fake_wavespeed, source, 
     assert fake_wavespeed.stats()["submits"] == 3
 
 
-def test_a_prediction_that_never_finishes_times_out_and_is_deleted(settings, fake_wavespeed, source, alice):
+def test_a_prediction_that_never_finishes_times_out_and_is_deleted(settings, fake_wavespeed, source, member):
     settings.WAVESPEED_PREDICTION_TIMEOUT = 1
     fake_wavespeed.config.latency = 30
-    job = queue(source, alice)[0]
+    job = queue(source, member)[0]
 
     run()
 
@@ -191,10 +185,10 @@ def test_a_prediction_that_never_finishes_times_out_and_is_deleted(settings, fak
     assert fake_wavespeed.stats()["deletes"] == 1
 
 
-def test_outputs_that_cannot_be_downloaded_fail_the_job_clearly(monkeypatch, fake_wavespeed, source, alice):
+def test_outputs_that_cannot_be_downloaded_fail_the_job_clearly(monkeypatch, fake_wavespeed, source, member):
     monkeypatch.setattr("variations.dispatcher.loop.MAX_STORE_ATTEMPTS", 2)
     fake_wavespeed.config.download_error_rate = 1.0
-    job = queue(source, alice)[0]
+    job = queue(source, member)[0]
 
     run(60)
 
@@ -204,9 +198,9 @@ def test_outputs_that_cannot_be_downloaded_fail_the_job_clearly(monkeypatch, fak
     assert not Output.objects.filter(variation=job).exists()
 
 
-def test_cancelling_a_running_job_deletes_the_prediction(fake_wavespeed, source, alice):
+def test_cancelling_a_running_job_deletes_the_prediction(fake_wavespeed, source, member):
     fake_wavespeed.config.latency = 30
-    job = queue(source, alice)[0]
+    job = queue(source, member)[0]
     worker = dispatcher.Dispatcher("test")
     worker.submit_queued()
     worker.pool.shutdown(wait=True)
@@ -228,8 +222,8 @@ def left_mid_submit(job):
     return job
 
 
-def test_a_submit_that_never_reached_wavespeed_is_sent_again(fake_wavespeed, source, alice):
-    job = left_mid_submit(queue(source, alice)[0])
+def test_a_submit_that_never_reached_wavespeed_is_sent_again(fake_wavespeed, source, member):
+    job = left_mid_submit(queue(source, member)[0])
 
     run()
 
@@ -238,8 +232,8 @@ def test_a_submit_that_never_reached_wavespeed_is_sent_again(fake_wavespeed, sou
     assert fake_wavespeed.stats()["submits"] == 1
 
 
-def test_a_submit_that_reached_wavespeed_is_followed_not_sent_again(fake_wavespeed, source, alice):
-    job = left_mid_submit(queue(source, alice)[0])
+def test_a_submit_that_reached_wavespeed_is_followed_not_sent_again(fake_wavespeed, source, member):
+    job = left_mid_submit(queue(source, member)[0])
     client = dispatcher.Dispatcher("dead").client()
     url = client.upload_media("s.jpg", job.source.image.read(), "image/jpeg")
     landed = client.submit(url, job.params())  # the POST arrived; its answer was lost
@@ -252,8 +246,8 @@ def test_a_submit_that_reached_wavespeed_is_followed_not_sent_again(fake_wavespe
     assert fake_wavespeed.stats()["submits"] == 1
 
 
-def test_submits_that_cannot_be_told_apart_fail_as_ambiguous(fake_wavespeed, source, alice):
-    jobs = [left_mid_submit(job) for job in queue(source, alice, count=2)]
+def test_submits_that_cannot_be_told_apart_fail_as_ambiguous(fake_wavespeed, source, member):
+    jobs = [left_mid_submit(job) for job in queue(source, member, count=2)]
     client = dispatcher.Dispatcher("dead").client()
     url = client.upload_media("s.jpg", source.image.read(), "image/jpeg")
     for job in jobs:
@@ -267,9 +261,9 @@ def test_submits_that_cannot_be_told_apart_fail_as_ambiguous(fake_wavespeed, sou
     assert fake_wavespeed.stats()["submits"] == 2
 
 
-def test_a_restarted_dispatcher_carries_on_jobs_where_they_were(fake_wavespeed, source, alice):
+def test_a_restarted_dispatcher_carries_on_jobs_where_they_were(fake_wavespeed, source, member):
     """One job already at WaveSpeed, one half stored: both finish with no new submit and no duplicate."""
-    following, storing = queue(source, alice, count=2, num_images=2)
+    following, storing = queue(source, member, count=2, num_images=2)
     first = dispatcher.Dispatcher("first")
     for job in (following, storing):
         job.move_to(Status.SUBMITTING)
@@ -302,9 +296,9 @@ def test_only_one_dispatcher_holds_the_lease(fake_wavespeed):
     assert not DispatcherLease.renew("one", 10)
 
 
-def test_per_minute_limit_holds_back_jobs_in_order(settings, fake_wavespeed, source, alice):
+def test_per_minute_limit_holds_back_jobs_in_order(settings, fake_wavespeed, source, member):
     settings.WAVESPEED_MAX_PER_MINUTE = 3
-    jobs = queue(source, alice, count=2, num_images=2)
+    jobs = queue(source, member, count=2, num_images=2)
 
     run(3)
 

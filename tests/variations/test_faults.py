@@ -20,9 +20,7 @@ import requests
 from PIL import Image
 
 from tests.conftest import make_image, run_dispatcher_here
-from variations.services import sources
 from variations.services import jobs as job_services
-from variations import dispatcher
 from variations.models import ApiKeyRefusal, Status, Variation
 from variations.params import VariationParams
 from wavespeed_api.simulator import DOCUMENTED_FAILURE_CODES
@@ -240,18 +238,13 @@ def test_killed_workers_and_web_server_lose_nothing_and_send_nothing_twice(live_
 # --- in-process runs: the dispatcher against the simulator, for rules that need a setting changed ------------
 
 
-@pytest.fixture
-def source(alice):
-    return sources.store_source(make_image(size=(600, 400)), user=alice)[0]
-
-
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("code", FINAL_CODES)
-def test_a_task_failure_with_a_final_code_fails_the_job_with_that_code(fake_wavespeed, source, alice, code):
+def test_a_task_failure_with_a_final_code_fails_the_job_with_that_code(fake_wavespeed, source, member, code):
     fake_wavespeed.config.fail_rate = 1.0
     fake_wavespeed.config.fail_codes = [code]
-    job = job_services.create_variation(source, VariationParams(size="256*256"), alice)
+    job = job_services.create_variation(source, VariationParams(size="256*256"), member)
 
     run_dispatcher_here()
 
@@ -264,10 +257,10 @@ def test_a_task_failure_with_a_final_code_fails_the_job_with_that_code(fake_wave
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("code", RETRYABLE_CODES)
-def test_a_retryable_task_failure_is_sent_again_and_can_then_complete(fake_wavespeed, source, alice, code):
+def test_a_retryable_task_failure_is_sent_again_and_can_then_complete(fake_wavespeed, source, member, code):
     fake_wavespeed.config.fail_rate = 1.0
     fake_wavespeed.config.fail_codes = [code]
-    job = job_services.create_variation(source, VariationParams(size="256*256"), alice)
+    job = job_services.create_variation(source, VariationParams(size="256*256"), member)
     recover_after_first_submit(fake_wavespeed)
 
     run_dispatcher_here()
@@ -292,12 +285,12 @@ def recover_after_first_submit(simulator):
 
 
 @pytest.mark.django_db
-def test_a_401_in_the_middle_of_a_run(monkeypatch, fake_wavespeed, source, alice):
+def test_a_401_in_the_middle_of_a_run(monkeypatch, fake_wavespeed, source, member):
     """The key stops working while jobs run: in-flight jobs wait and finish, queued ones are held (not failed),
     the one whose submit met the 401 fails saying so, and all carry on once the key works again."""
     monkeypatch.setattr("variations.dispatcher.loop.KEY_RECHECK_SECONDS", 0)
     fake_wavespeed.config.latency = 1.0
-    jobs = [job_services.create_variation(source, VariationParams(size="256*256"), alice) for _ in range(8)]
+    jobs = [job_services.create_variation(source, VariationParams(size="256*256"), member) for _ in range(8)]
     revoked = threading.Event()
 
     def revoke_then_restore():

@@ -1,20 +1,13 @@
 """The library page: the grid of sources with their latest variations, the empty state, and uploads."""
 
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from variations.models import Source, Status
 
-from tests.conftest import make_image
+from tests.factories import make_image
 from tests.factories import make_job, make_source
 
 JSON = {"HTTP_ACCEPT": "application/json"}
-
-
-@pytest.fixture
-def signed_in(client, alice):
-    client.force_login(alice)
-    return client
 
 
 def image_file(name="photo.jpg", **kwargs):
@@ -28,11 +21,11 @@ def test_a_new_install_shows_how_to_upload_the_first_image(signed_in):
     assert "drag it onto this page" in page
 
 
-def test_sources_are_shown_newest_first_with_counts_and_their_latest_variations(signed_in, alice):
-    older = make_source(alice)
-    newer = make_source(alice)
-    jobs = [make_job(older, alice, outputs=2) for _ in range(3)]
-    make_job(older, alice, status=Status.PROCESSING)
+def test_sources_are_shown_newest_first_with_counts_and_their_latest_variations(signed_in, member):
+    older = make_source(member)
+    newer = make_source(member)
+    jobs = [make_job(older, member, outputs=2) for _ in range(3)]
+    make_job(older, member, status=Status.PROCESSING)
     page = signed_in.get("/")
     sources = list(page.context["page"].object_list)
     assert sources == [newer, older]
@@ -45,12 +38,12 @@ def test_sources_are_shown_newest_first_with_counts_and_their_latest_variations(
     assert "/thumbnail" in html
 
 
-def test_library_query_count_does_not_grow_with_sources(signed_in, alice, django_assert_max_num_queries):
+def test_library_query_count_does_not_grow_with_sources(signed_in, member, django_assert_max_num_queries):
     def add_sources(count):
         for _ in range(count):
-            source = make_source(alice)
-            make_job(source, alice, outputs=2)
-            make_job(source, alice, status=Status.QUEUED)
+            source = make_source(member)
+            make_job(source, member, outputs=2)
+            make_job(source, member, status=Status.QUEUED)
 
     add_sources(2)
     with django_assert_max_num_queries(8) as few:
@@ -61,9 +54,9 @@ def test_library_query_count_does_not_grow_with_sources(signed_in, alice, django
     assert len(page.context["page"].object_list) == 12
 
 
-def test_library_pages_through_many_sources(signed_in, alice):
+def test_library_pages_through_many_sources(signed_in, member):
     for _ in range(26):
-        make_source(alice)
+        make_source(member)
     first = signed_in.get("/")
     assert len(first.context["page"].object_list) == 24
     assert "Page 1 of 2" in first.content.decode()
@@ -71,13 +64,13 @@ def test_library_pages_through_many_sources(signed_in, alice):
     assert signed_in.get("/?page=oops").status_code == 200
 
 
-def test_upload_by_script_answers_per_file_json_with_a_ready_tile(signed_in, alice):
+def test_upload_by_script_answers_per_file_json_with_a_ready_tile(signed_in, member):
     response = signed_in.post("/sources/upload", {"image": image_file()}, **JSON)
     assert response.status_code == 200
     [result] = response.json()["results"]
     source = Source.objects.get(pk=result["id"])
     assert result["ok"] and result["created"]
-    assert source.uploaded_by == alice
+    assert source.uploaded_by == member
     assert result["url"] == f"/sources/{source.pk}/"
     assert result["run_url"] == f"/sources/{source.pk}/run"
     assert f'data-source="{source.pk}"' in result["tile_html"]
