@@ -5,18 +5,11 @@ import io
 import json
 import zipfile
 
-import pytest
 
 from variations import images
 from variations.models import Status
 
 from tests.factories import make_job, make_source
-
-
-@pytest.fixture
-def signed_in(client, alice):
-    client.force_login(alice)
-    return client
 
 
 def download(client, source):
@@ -27,12 +20,12 @@ def download(client, source):
     return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
 
 
-def test_the_zip_holds_the_source_every_output_and_their_parameters(signed_in, alice, bob):
-    source = make_source(alice)
-    first = make_job(source, alice, outputs=2, seed=11, guidance_scale=2.0)
-    second = make_job(source, bob, outputs=1, seed=22, output_format="jpeg")
-    make_job(source, alice, status=Status.FAILED)  # no outputs, nothing to add
-    make_job(make_source(alice), alice, outputs=3)  # another gallery: not in this zip
+def test_the_zip_holds_the_source_every_output_and_their_parameters(signed_in, member, colleague):
+    source = make_source(member)
+    first = make_job(source, member, outputs=2, seed=11, guidance_scale=2.0)
+    second = make_job(source, colleague, outputs=1, seed=22, output_format="jpeg")
+    make_job(source, member, status=Status.FAILED)  # no outputs, nothing to add
+    make_job(make_source(member), member, outputs=3)  # another gallery: not in this zip
     archive = download(signed_in, source)
 
     names = archive.namelist()
@@ -55,25 +48,25 @@ def test_the_zip_holds_the_source_every_output_and_their_parameters(signed_in, a
     assert sorted((r["job"], r["seed"]) for r in table) == sorted([(str(first.pk), "11")] * 2 + [(str(second.pk), "22")])
 
 
-def test_each_output_file_in_the_zip_still_tells_how_it_was_made(signed_in, alice):
-    source = make_source(alice)
-    job = make_job(source, alice, outputs=1, seed=4242)
+def test_each_output_file_in_the_zip_still_tells_how_it_was_made(signed_in, member):
+    source = make_source(member)
+    job = make_job(source, member, outputs=1, seed=4242)
     archive = download(signed_in, source)
     [name] = [n for n in archive.namelist() if n.startswith("outputs/")]
     embedded = images.read_parameters(archive.read(name))
     assert embedded["seed"] == 4242 and embedded["job"] == str(job.pk)
 
 
-def test_a_gallery_without_outputs_still_downloads_its_source(signed_in, alice):
-    source = make_source(alice)
+def test_a_gallery_without_outputs_still_downloads_its_source(signed_in, member):
+    source = make_source(member)
     archive = download(signed_in, source)
     assert sorted(archive.namelist()) == sorted([f"source-{source.sha256[:12]}.jpg", "parameters.json", "parameters.csv"])
     assert json.loads(archive.read("parameters.json"))["outputs"] == []
 
 
-def test_a_file_missing_from_storage_is_listed_not_fatal(signed_in, alice):
-    source = make_source(alice)
-    job = make_job(source, alice, outputs=2)
+def test_a_file_missing_from_storage_is_listed_not_fatal(signed_in, member):
+    source = make_source(member)
+    job = make_job(source, member, outputs=2)
     job.outputs.get(index=0).image.delete(save=False)
     archive = download(signed_in, source)
     summary = json.loads(archive.read("parameters.json"))

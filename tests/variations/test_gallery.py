@@ -11,17 +11,6 @@ from variations.params import size_presets
 from tests.factories import make_job, make_source
 
 
-@pytest.fixture
-def signed_in(client, alice):
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def source(alice):
-    return make_source(alice, size=(900, 600))
-
-
 def field_block(html, name):
     """The HTML of the form field `name`, from its wrapper to the next field, to check a message sits next to it."""
     start = html.index(f'name="{name}"')
@@ -30,9 +19,9 @@ def field_block(html, name):
     return html[opening : min(following)]
 
 
-def test_the_gallery_shows_the_source_beside_its_jobs_newest_first_with_chips(signed_in, alice, source):
-    older = make_job(source, alice, outputs=2, seed=111, guidance_scale=2.0, size="768*512")
-    newer = make_job(source, alice, status=Status.FAILED, error="WaveSpeed failed the prediction", seed=222)
+def test_the_gallery_shows_the_source_beside_its_jobs_newest_first_with_chips(signed_in, member, source):
+    older = make_job(source, member, outputs=2, seed=111, guidance_scale=2.0, size="768*512")
+    newer = make_job(source, member, status=Status.FAILED, error="WaveSpeed failed the prediction", seed=222)
     page = signed_in.get(f"/sources/{source.pk}/")
     assert list(page.context["page"].object_list) == [newer, older]
     html = page.content.decode()
@@ -44,21 +33,22 @@ def test_the_gallery_shows_the_source_beside_its_jobs_newest_first_with_chips(si
     assert html.count('class="tile"') == 2
 
 
-def test_gallery_query_count_does_not_grow_with_jobs_and_outputs(signed_in, alice, source, django_assert_max_num_queries):
-    make_job(source, alice, outputs=1)
+def test_gallery_query_count_does_not_grow_with_jobs_and_outputs(signed_in, member, source, django_assert_max_num_queries):
+    make_job(source, member, outputs=1)
     with django_assert_max_num_queries(12) as few:
         signed_in.get(f"/sources/{source.pk}/")
     for n in range(8):
-        job = make_job(source, alice, outputs=4, nsfw=(1,))
+        job = make_job(source, member, outputs=4, nsfw=(1,))
         if n % 3 == 0:
-            make_source(alice, derived_from=job.outputs.first())
-    make_job(source, alice, status=Status.PROCESSING)
+            make_source(member, derived_from=job.outputs.first())
+    make_job(source, member, status=Status.PROCESSING)
     with django_assert_max_num_queries(len(few.captured_queries)):
         page = signed_in.get(f"/sources/{source.pk}/")
     assert page.content.decode().count('class="tile') >= 9 * 4
 
 
-def test_the_form_shows_documented_defaults_ranges_presets_and_sizes_keeping_the_aspect(signed_in, source):
+def test_the_form_shows_documented_defaults_ranges_presets_and_sizes_keeping_the_aspect(signed_in, member):
+    source = make_source(member, size=(900, 600))
     html = signed_in.get(f"/sources/{source.pk}/").content.decode()
     assert 'name="size" value="1024*1024"' in html
     assert re.search(r'id="id_num_inference_steps" name="num_inference_steps" value="28" min="1" max="50"', html)
@@ -72,7 +62,7 @@ def test_the_form_shows_documented_defaults_ranges_presets_and_sizes_keeping_the
     assert 'id="id_enable_safety_checker" name="enable_safety_checker" value="true" checked' in html
 
 
-def test_running_the_form_queues_a_job_with_exactly_those_parameters(signed_in, alice, source):
+def test_running_the_form_queues_a_job_with_exactly_those_parameters(signed_in, member, source):
     response = signed_in.post(
         f"/sources/{source.pk}/run",
         {
@@ -91,7 +81,7 @@ def test_running_the_form_queues_a_job_with_exactly_those_parameters(signed_in, 
     assert (job.size, job.num_inference_steps, job.guidance_scale, job.num_images, job.output_format) == ("768*512", 20, 7.0, 3, "png")
     assert job.enable_safety_checker is False
     assert 0 <= job.seed <= 2_147_483_647  # drawn before submitting, so the job can be reproduced
-    assert job.owner == alice and job.status == Status.QUEUED
+    assert job.owner == member and job.status == Status.QUEUED
 
 
 def test_the_ticked_safety_checker_and_a_given_seed_are_kept(signed_in, source):
@@ -118,8 +108,8 @@ def test_a_refused_form_comes_back_as_sent_with_each_error_next_to_its_field(sig
     assert 'id="id_num_images_2" name="num_images" value="2" checked' in html
 
 
-def test_edit_and_run_prefills_the_form_with_that_jobs_parameters(signed_in, alice, source):
-    job = make_job(source, alice, seed=987654, size="768*512", guidance_scale=6.5, num_inference_steps=40, output_format="png")
+def test_edit_and_run_prefills_the_form_with_that_jobs_parameters(signed_in, member, source):
+    job = make_job(source, member, seed=987654, size="768*512", guidance_scale=6.5, num_inference_steps=40, output_format="png")
     html = signed_in.get(f"/sources/{source.pk}/?edit={job.pk}").content.decode()
     assert 'name="size" value="768*512"' in html
     assert 'name="seed" value="987654"' in html
@@ -133,13 +123,13 @@ def test_edit_of_an_unknown_job_is_a_404(signed_in, source, edit):
     assert signed_in.get(f"/sources/{source.pk}/?edit={edit}").status_code == 404
 
 
-def test_edit_of_another_sources_job_is_a_404(signed_in, alice, source):
-    other_job = make_job(make_source(alice), alice)
+def test_edit_of_another_sources_job_is_a_404(signed_in, member, source):
+    other_job = make_job(make_source(member), member)
     assert signed_in.get(f"/sources/{source.pk}/?edit={other_job.pk}").status_code == 404
 
 
-def test_running_jobs_are_marked_for_live_updates_and_show_placeholders(signed_in, alice, source):
-    make_job(source, alice, status=Status.PROCESSING, outputs=3)
+def test_running_jobs_are_marked_for_live_updates_and_show_placeholders(signed_in, member, source):
+    make_job(source, member, status=Status.PROCESSING, outputs=3)
     html = signed_in.get(f"/sources/{source.pk}/").content.decode()
     assert 'data-live="/jobs/live"' in html
     assert re.search(r'data-job="[0-9a-f-]+" data-active data-status="processing"', html)
@@ -147,15 +137,15 @@ def test_running_jobs_are_marked_for_live_updates_and_show_placeholders(signed_i
     assert "Cancel" in html
 
 
-def test_nsfw_outputs_are_blurred_until_clicked(signed_in, alice, source):
-    make_job(source, alice, outputs=2, nsfw=(1,))
+def test_nsfw_outputs_are_blurred_until_clicked(signed_in, member, source):
+    make_job(source, member, outputs=2, nsfw=(1,))
     html = signed_in.get(f"/sources/{source.pk}/").content.decode()
     assert html.count('class="tile tile-nsfw"') == 1
     assert html.count("data-reveal") == 1
 
 
-def test_every_output_can_be_opened_compared_downloaded_varied_and_starred(signed_in, alice, source):
-    output = make_job(source, alice).outputs.get()
+def test_every_output_can_be_opened_compared_downloaded_varied_and_starred(signed_in, member, source):
+    output = make_job(source, member).outputs.get()
     html = signed_in.get(f"/sources/{source.pk}/").content.decode()
     for link in (f"/outputs/{output.pk}/", f"/outputs/{output.pk}/?mode=slider", f"/media/outputs/{output.pk}?download=1",
                  f"/outputs/{output.pk}/vary", f"/outputs/{output.pk}/star"):
@@ -163,8 +153,8 @@ def test_every_output_can_be_opened_compared_downloaded_varied_and_starred(signe
 
 
 @pytest.mark.parametrize("mode", ["single", "slider", "split"])
-def test_the_output_page_shows_the_output_large_and_compares_it_with_the_source(signed_in, alice, source, mode):
-    output = make_job(source, alice).outputs.get()
+def test_the_output_page_shows_the_output_large_and_compares_it_with_the_source(signed_in, member, source, mode):
+    output = make_job(source, member).outputs.get()
     html = signed_in.get(f"/outputs/{output.pk}/?mode={mode}").content.decode()
     assert f'data-mode="{mode}"' in html
     assert f'src="/media/outputs/{output.pk}"' in html  # the original, on demand
@@ -172,8 +162,8 @@ def test_the_output_page_shows_the_output_large_and_compares_it_with_the_source(
     assert 'class="compare-range" type="range"' in html
 
 
-def test_vary_this_makes_the_output_a_source_linked_both_ways(signed_in, alice, source):
-    output = make_job(source, alice).outputs.get()
+def test_vary_this_makes_the_output_a_source_linked_both_ways(signed_in, member, source):
+    output = make_job(source, member).outputs.get()
     response = signed_in.post(f"/outputs/{output.pk}/vary")
     child = Source.objects.get(derived_from=output)
     assert response["Location"] == f"/sources/{child.pk}/"
@@ -185,8 +175,8 @@ def test_vary_this_makes_the_output_a_source_linked_both_ways(signed_in, alice, 
     assert f"/sources/{child.pk}/" in output_page
 
 
-def test_vary_this_with_the_file_gone_explains_instead_of_failing(signed_in, alice, source):
-    output = make_job(source, alice).outputs.get()
+def test_vary_this_with_the_file_gone_explains_instead_of_failing(signed_in, member, source):
+    output = make_job(source, member).outputs.get()
     output.image.delete(save=False)
     response = signed_in.post(f"/outputs/{output.pk}/vary", follow=True)
     assert response.status_code == 200
@@ -194,8 +184,8 @@ def test_vary_this_with_the_file_gone_explains_instead_of_failing(signed_in, ali
     assert Source.objects.count() == 1
 
 
-def test_star_and_unstar_an_output(signed_in, alice, source):
-    output = make_job(source, alice).outputs.get()
+def test_star_and_unstar_an_output(signed_in, member, source):
+    output = make_job(source, member).outputs.get()
     response = signed_in.post(f"/outputs/{output.pk}/star", {"starred": "1"}, HTTP_ACCEPT="application/json")
     assert response.json() == {"starred": True}
     assert Output.objects.get(pk=output.pk).starred
@@ -204,23 +194,23 @@ def test_star_and_unstar_an_output(signed_in, alice, source):
     assert not Output.objects.get(pk=output.pk).starred
 
 
-def test_a_star_request_that_makes_no_sense_is_a_400(signed_in, alice, source):
-    output = make_job(source, alice).outputs.get()
+def test_a_star_request_that_makes_no_sense_is_a_400(signed_in, member, source):
+    output = make_job(source, member).outputs.get()
     response = signed_in.post(f"/outputs/{output.pk}/star", {"starred": "maybe"}, HTTP_ACCEPT="application/json")
     assert response.status_code == 400
     assert not Output.objects.get(pk=output.pk).starred
 
 
-def test_star_ignores_a_next_address_outside_the_site(signed_in, alice, source):
-    output = make_job(source, alice).outputs.get()
+def test_star_ignores_a_next_address_outside_the_site(signed_in, member, source):
+    output = make_job(source, member).outputs.get()
     response = signed_in.post(f"/outputs/{output.pk}/star", {"starred": "1", "next": "https://evil.example/"})
     assert response["Location"] == f"/outputs/{output.pk}/"
 
 
-def test_outputs_show_in_index_order_whatever_order_they_were_stored_in(signed_in, source, alice):
+def test_outputs_show_in_index_order_whatever_order_they_were_stored_in(signed_in, source, member):
     """The dispatcher stores outputs as their downloads finish, so rows may come in any order. (SQLite happens
     to read them through the (variation, index) index; PostgreSQL, in `make test-scale`, does not.)"""
-    job = make_job(source, alice, Status.COMPLETED, outputs=4)
+    job = make_job(source, member, Status.COMPLETED, outputs=4)
     first = list(job.outputs.order_by("index"))
     Output.objects.filter(variation=job).delete()
     for output in reversed(first):  # stored last to first

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
 
-from tests.conftest import make_image
+from tests.factories import make_image
 from variations.models import Source
 
 URL = "/api/v1/sources"
@@ -283,13 +283,13 @@ def test_media_refuses_anonymous_and_wrong_tokens(source_urls, which):
     assert wrong.status_code == 401
 
 
-def test_media_accepts_the_bearer_scheme_in_any_case(source_urls, alice_token):
-    assert Client(HTTP_AUTHORIZATION=f"bearer {alice_token}").get(source_urls[0]).status_code == 200
+def test_media_accepts_the_bearer_scheme_in_any_case(source_urls, member_token):
+    assert Client(HTTP_AUTHORIZATION=f"bearer {member_token}").get(source_urls[0]).status_code == 200
 
 
-def test_media_with_a_session(source_urls, bob):
+def test_media_with_a_session(source_urls, colleague):
     client = Client()
-    client.force_login(bob)
+    client.force_login(colleague)
 
     assert client.get(source_urls[0]).status_code == 200
     assert client.get(source_urls[1]).status_code == 200
