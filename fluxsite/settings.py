@@ -37,6 +37,11 @@ def envfloat(name, default):
     return float(env(name, str(default)))
 
 
+def envnetworks(name):
+    """A comma-separated list of networks or single addresses (10.0.0.0/8, 192.168.1.7)."""
+    return [ipaddress.ip_network(net.strip(), strict=False) for net in env(name).split(",") if net.strip()]
+
+
 DATA_DIR = Path(env("FLUXSITE_DATA_DIR", str(BASE_DIR / "data"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -156,6 +161,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The one backend: Django's password check behind the sign-in throttle (team.throttle), for every way to sign in.
+AUTHENTICATION_BACKENDS = ["team.throttle.ThrottledModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "library"
 LOGOUT_REDIRECT_URL = "login"
@@ -284,6 +291,9 @@ WAVESPEED_WEBHOOK_SECRET = env("WAVESPEED_WEBHOOK_SECRET")
 # Production behind a TLS-terminating proxy (nginx, Caddy, a load balancer) that sets X-Forwarded-Proto.
 # Only with it on are cookies marked Secure and HSTS sent: plain-HTTP local runs keep working.
 FLUXSITE_BEHIND_HTTPS_PROXY = envbool("FLUXSITE_BEHIND_HTTPS_PROXY")
+# The proxies (addresses or networks) whose X-Forwarded-For is believed: a request from one of them is
+# counted as coming from the address the proxy saw (throttles, the /metrics allow-list). Empty: REMOTE_ADDR.
+FLUXSITE_TRUSTED_PROXIES = envnetworks("FLUXSITE_TRUSTED_PROXIES")
 if not CSRF_TRUSTED_ORIGINS and FLUXSITE_PUBLIC_URL.startswith("https://"):
     CSRF_TRUSTED_ORIGINS = [FLUXSITE_PUBLIC_URL]
 if FLUXSITE_BEHIND_HTTPS_PROXY and not DEBUG:
@@ -299,11 +309,7 @@ if FLUXSITE_BEHIND_HTTPS_PROXY and not DEBUG:
 # /metrics answers a scraper that sends `Authorization: Bearer <FLUXSITE_METRICS_TOKEN>` or comes from one
 # of FLUXSITE_METRICS_ALLOWED_NETWORKS (comma-separated, e.g. 10.0.0.0/8); with neither set it is off.
 FLUXSITE_METRICS_TOKEN = env("FLUXSITE_METRICS_TOKEN")
-FLUXSITE_METRICS_ALLOWED_NETWORKS = [
-    ipaddress.ip_network(net.strip(), strict=False)
-    for net in env("FLUXSITE_METRICS_ALLOWED_NETWORKS").split(",")
-    if net.strip()
-]
+FLUXSITE_METRICS_ALLOWED_NETWORKS = envnetworks("FLUXSITE_METRICS_ALLOWED_NETWORKS")
 
 # Estimated WaveSpeed spending (variations.costs): prices are cached this long; with a monthly budget
 # (USD, 0 = none) jobs that would go over it are not sent and say why.

@@ -182,3 +182,12 @@ class ApiToken(models.Model):
         if row.last_used_at is None or timezone.now() - row.last_used_at > timedelta(minutes=1):
             cls.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
         return row.user
+
+
+class ThrottleCount(models.Model):
+    """Failed attempts under one throttle key (team.throttle). In the database, so every web process and
+    host counts together without a shared cache."""
+
+    key = models.CharField(max_length=64, unique=True)  # a hash: no usernames or addresses in the table
+    failures = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)  # indexed: expired rows are swept on every failure

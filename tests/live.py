@@ -44,6 +44,7 @@ class LiveStack:
             **{name: str(value) for name, value in settings.items()},
         }
         self.web = None
+        self.more_webs = []  # web processes beyond the first (start_web)
         self.workers = []
         self.token = None
         self.logs = []
@@ -87,11 +88,18 @@ class LiveStack:
         with psycopg.connect(self.database_url) as conn:
             return conn.execute(query, params).fetchall()
 
-    def wait_for_web(self, timeout=30):
+    def start_web(self):
+        """One more web process on the same data directory, as `make run` starts two; returns its base URL."""
+        port = free_port()
+        self.more_webs.append(self._spawn("web", "runserver", "--noreload", f"127.0.0.1:{port}"))
+        self.wait_for_web(base_url=f"http://127.0.0.1:{port}")
+        return f"http://127.0.0.1:{port}"
+
+    def wait_for_web(self, timeout=30, base_url=None):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                requests.get(self.base_url + "/api/v1/openapi.json", timeout=1)
+                requests.get((base_url or self.base_url) + "/api/v1/openapi.json", timeout=1)
                 return
             except requests.ConnectionError:
                 time.sleep(0.2)
@@ -146,10 +154,10 @@ class LiveStack:
     def stop(self):
         # SIGTERM to each main process only, as `docker stop` does: qcluster stops its own children,
         # and hangs if they are signalled at the same time. Whatever is left is then killed.
-        for process in [self.web, *self.workers]:
+        for process in [self.web, *self.more_webs, *self.workers]:
             if process and process.poll() is None:
                 process.terminate()
-        for process in [self.web, *self.workers]:
+        for process in [self.web, *self.more_webs, *self.workers]:
             if process:
                 try:
                     process.wait(15)

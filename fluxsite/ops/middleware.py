@@ -12,6 +12,8 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from team.throttle import client_address
+
 from . import health, metrics
 
 
@@ -32,7 +34,7 @@ def metrics_access(request):
     if token and scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode()):
         return None
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_address(request))
     except ValueError:
         address = None
     if address is not None:

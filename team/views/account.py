@@ -70,7 +70,7 @@ def setup(request):
             user.save()
             TeamMember.objects.create(user=user, role=Role.ADMIN)
         FirstRun.has_users = True
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user)
         log.info("first administrator %s created", user.get_username())
         messages.success(request, "Welcome! You are the administrator. Invite your team from the People page.")
         return redirect("library")
@@ -81,33 +81,28 @@ def setup(request):
 
 @method_decorator(sensitive_post_parameters("password"), name="dispatch")
 class ThrottledLoginView(LoginView):
-    """Django's sign-in, refusing further tries for a username from an address after a few failures."""
+    """Django's sign-in, saying so when the throttle (team.throttle, which counts every failure) has
+    locked a username at this address."""
 
     redirect_authenticated_user = True
 
-    def throttle_key(self):
-        username = self.request.POST.get("username", "").strip().casefold()
-        return username, throttle.client_address(self.request)
+    def locked(self):
+        return throttle.LOGIN.blocked(*throttle.login_key(self.request, self.request.POST.get("username", "")))
 
     def post(self, request, *args, **kwargs):
-        if throttle.LOGIN.blocked(*self.throttle_key()):
-            return self.too_many(self.get_form())
+        if self.locked():
+            return self.too_many()
         return super().post(request, *args, **kwargs)
 
-    def form_valid(self, form):
-        throttle.LOGIN.reset(*self.throttle_key())
-        return super().form_valid(form)
-
     def form_invalid(self, form):
-        if throttle.LOGIN.failed(*self.throttle_key()):
-            log.warning("sign-in locked for a username after %s failures", throttle.LOGIN.limit)
-            return self.too_many(form)
+        if self.locked():
+            return self.too_many()
         return super().form_invalid(form)
 
-    def too_many(self, form):
-        form.errors.clear()
-        form.add_error(None, f"Too many failed sign-ins. Wait {throttle.LOGIN.minutes} minutes and try again.")
-        return self.render_to_response(self.get_context_data(form=form), status=429)
+    def too_many(self):
+        form = self.get_form_class()(self.request, initial={"username": self.request.POST.get("username", "")})
+        message = f"Too many failed sign-ins. Wait {throttle.LOGIN.minutes} minutes and try again."
+        return self.render_to_response(self.get_context_data(form=form, locked_out=message), status=429)
 
 
 # --- invitations -------------------------------------------------------------------------------------------
@@ -141,7 +136,7 @@ def accept_invitation(request, token):
                 invitation.refresh_from_db()
                 return invitation_gone(request, invitation)
             TeamMember.objects.create(user=user, role=invitation.role)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user)
         log.info("invitation %s accepted by %s as %s", invitation.pk, user.get_username(), invitation.role)
         messages.success(request, f"Welcome to the team, {user.get_username()}.")
         return redirect("library")
