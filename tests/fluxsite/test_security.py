@@ -14,7 +14,7 @@ from team.models import ApiToken
 from sharing.models import ShareOptions, create_link
 from team.models import Invitation
 
-from tests.factories import make_job, make_source
+from tests.factories import make_job, make_source, pages_as
 
 # Reachable without an account on purpose: signing in and out, the first-run setup (only while there is no
 # user), invitations and share links (each checks its own token), WaveSpeed's webhook (checks its signature)
@@ -40,14 +40,14 @@ def url_patterns(patterns=None, prefix="", namespace=""):
 
 
 @pytest.fixture
-def world(alice, bob):
-    job = make_job(make_source(alice), alice, outputs=1)
-    board = Board.objects.create(name="Picks", created_by=alice)
-    link, token = create_link(job.source, ShareOptions(allow_download=True), alice)
+def world(member, colleague):
+    job = make_job(make_source(member), member, outputs=1)
+    board = Board.objects.create(name="Picks", created_by=member)
+    link, token = create_link(job.source, ShareOptions(allow_download=True), member)
     return {
         "source_id": job.source_id, "output_id": job.outputs.get().pk, "job_id": job.pk, "board_id": board.pk,
-        "share_id": link.pk, "token_id": ApiToken.issue(alice, "t")[0].pk, "user_id": bob.pk,
-        "invitation_id": Invitation.issue(alice, "member")[0].pk, "token": token,
+        "share_id": link.pk, "token_id": ApiToken.issue(member, "t")[0].pk, "user_id": colleague.pk,
+        "invitation_id": Invitation.issue(member, "member")[0].pk, "token": token,
     }
 
 
@@ -83,11 +83,10 @@ def test_every_private_url_refuses_a_share_token_or_a_wrong_bearer_token(world):
             assert response.status_code in (302, 401, 405), f"GET {url} ({name}) with a non-API token: {response.status_code}"
 
 
-def test_the_admin_site_needs_a_staff_sign_in(world, alice):
+def test_the_admin_site_needs_a_staff_sign_in(world, member):
     assert Client().get("/admin/").status_code == 302
-    member = Client()
-    member.force_login(alice)
-    assert member.get("/admin/variations/sharelink/").status_code == 302
+    session = pages_as(member)
+    assert session.get("/admin/variations/sharelink/").status_code == 302
 
 
 # --- CSRF --------------------------------------------------------------------------------------------------
@@ -103,16 +102,15 @@ def test_every_post_without_a_csrf_token_is_refused(world, admin):
         assert response.status_code == 403 and csrf_failure, f"POST {url} ({name}): {response.status_code}"
 
 
-def test_api_calls_with_a_session_need_the_csrf_token(world, alice):
+def test_api_calls_with_a_session_need_the_csrf_token(world, member):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(alice)
+    client.force_login(member)
     assert client.post("/api/v1/shares", {"source": str(world["source_id"])}, content_type="application/json").status_code == 403
     assert client.delete(f"/api/v1/shares/{world['share_id']}").status_code == 403
 
 
 def test_every_form_on_the_pages_carries_a_csrf_token(world, admin):
-    client = Client()
-    client.force_login(admin)
+    client = pages_as(admin)
     pages = ["/", "/jobs/", "/boards/", f"/boards/{world['board_id']}/", "/shares/", f"/shares/{world['share_id']}/",
              f"/shares/new?source={world['source_id']}", "/people/", "/account/tokens/", f"/sources/{world['source_id']}/",
              f"/outputs/{world['output_id']}/", f"/boards/pick?source={world['source_id']}"]
@@ -127,7 +125,7 @@ def test_every_form_on_the_pages_carries_a_csrf_token(world, admin):
 
 # --- sign-in throttling ------------------------------------------------------------------------------------
 
-def test_sign_in_is_throttled_per_username_and_address(alice):
+def test_sign_in_is_throttled_per_username_and_address(member):
     client = Client()
     codes = [client.post("/accounts/login/", {"username": "alice", "password": f"wrong-{n}"}).status_code for n in range(5)]
     assert codes == [200, 200, 200, 200, 429]
@@ -138,7 +136,7 @@ def test_sign_in_is_throttled_per_username_and_address(alice):
     assert elsewhere.post("/accounts/login/", {"username": "alice", "password": "alice-password-1"}).status_code == 302
 
 
-def test_a_successful_sign_in_clears_the_failures(alice):
+def test_a_successful_sign_in_clears_the_failures(member):
     client = Client()
     for n in range(4):
         client.post("/accounts/login/", {"username": "alice", "password": f"wrong-{n}"})
@@ -150,22 +148,20 @@ def test_a_successful_sign_in_clears_the_failures(alice):
 
 # --- secrets stay out of logs and pages --------------------------------------------------------------------
 
-def test_tokens_and_passwords_never_reach_the_logs(caplog, alice, admin, settings):
+def test_tokens_and_passwords_never_reach_the_logs(caplog, member, admin, settings):
     caplog.set_level(logging.DEBUG)
-    source = make_source(alice)
-    member = Client()
-    member.force_login(alice)
+    source = make_source(member)
+    session = pages_as(member)
     secrets_seen = ["blue-whale-42", "alice-password-1", "wrong-password-9"]
 
-    member.post("/shares/new", {"source": source.pk, "expires": "7", "password": "blue-whale-42"})
-    share_token = caplog_free_token(alice, source)
+    session.post("/shares/new", {"source": source.pk, "expires": "7", "password": "blue-whale-42"})
+    share_token = caplog_free_token(member, source)
     secrets_seen.append(share_token)
     Client().post(f"/s/{share_token}/", {"password": "wrong-password-9"})
-    api_token = member.post("/account/tokens/", {"name": "script"}).context["new_token"]
+    api_token = session.post("/account/tokens/", {"name": "script"}).context["new_token"]
     secrets_seen.append(api_token)
     Client(HTTP_AUTHORIZATION=f"Bearer {api_token}").post("/api/v1/shares", {"source": str(source.pk)}, content_type="application/json")
-    people = Client()
-    people.force_login(admin)
+    people = pages_as(admin)
     invite_link = people.post("/people/invite", {"role": "member", "days": 3}).context["new_invitation"]["link"]
     invite_token = invite_link.rstrip("/").rsplit("/", 1)[1]
     secrets_seen.append(invite_token)
@@ -194,24 +190,22 @@ def caplog_free_token(user, source):
     return ShareLink.objects.filter(created_by=user, source=source).latest("created_at").token()
 
 
-def test_api_tokens_invitations_and_passwords_are_not_shown_after_creation(alice, admin):
-    member = Client()
-    member.force_login(alice)
-    created = member.post("/account/tokens/", {"name": "laptop"})
+def test_api_tokens_invitations_and_passwords_are_not_shown_after_creation(member, admin):
+    session = pages_as(member)
+    created = session.post("/account/tokens/", {"name": "laptop"})
     token = created.context["new_token"]
     assert token in created.content.decode() and created["Cache-Control"].startswith("max-age=0")
-    page = member.get("/account/tokens/").content.decode()
+    page = session.get("/account/tokens/").content.decode()
     assert token not in page and "laptop" in page and token[:8] in page
 
-    source = make_source(alice)
-    member.post("/shares/new", {"source": source.pk, "expires": "7", "password": "blue-whale-42"})
-    for url in ("/shares/", f"/shares/{caplog_free_token_id(alice)}/"):
-        assert "blue-whale-42" not in member.get(url).content.decode()
-    refused = member.post("/shares/new", {"source": source.pk, "expires": "7", "password": "abc"})
+    source = make_source(member)
+    session.post("/shares/new", {"source": source.pk, "expires": "7", "password": "blue-whale-42"})
+    for url in ("/shares/", f"/shares/{caplog_free_token_id(member)}/"):
+        assert "blue-whale-42" not in session.get(url).content.decode()
+    refused = session.post("/shares/new", {"source": source.pk, "expires": "7", "password": "abc"})
     assert 'value="abc"' not in refused.content.decode()
 
-    people = Client()
-    people.force_login(admin)
+    people = pages_as(admin)
     link = people.post("/people/invite", {"role": "member", "days": 3}).context["new_invitation"]["link"]
     assert link.rstrip("/").rsplit("/", 1)[1] not in people.get("/people/").content.decode()
 
