@@ -2,6 +2,7 @@
 
 A gallery is the unit: its zip (write_gallery_archive) holds the source, every output and
 the parameters of each, so an exported gallery can be understood, and its images reproduced, alone.
+An export (export_gallery) also carries the restore manifest that brings it back (services/restore.py).
 """
 
 import csv
@@ -18,6 +19,7 @@ from django.utils import timezone
 import wavespeed_api as wavespeed
 
 from .. import images
+from . import restore
 from ..models import ACTIVE_STATUSES, Output, Source, Variation
 
 
@@ -44,13 +46,32 @@ def export_name(source):
 
 
 def export_gallery(source, folder):
-    """Write the gallery's zip into `folder` (a pathlib.Path); returns its path. Written whole or not at all."""
+    """Write the gallery's zip into `folder` (a pathlib.Path), with the restore manifest that
+    `manage.py archive import` reads back; returns its path. Written whole or not at all."""
     target = folder / export_name(source)
     partial = target.with_suffix(".zip.partial")
     with open(partial, "wb") as fileobj:
         write_gallery_archive(source, fileobj)
+    members = {source.image.name: source_member(source)}
+    outputs = Output.objects.filter(variation__source=source).select_related("variation")
+    members.update((output.image.name, output_member(output)) for output in outputs)
+    with zipfile.ZipFile(partial, "a") as archive:
+        stored = set(archive.namelist())
+        names = {name: member for name, member in members.items() if member in stored}
+        archive.writestr(restore.MANIFEST, restore.manifest_json(source, names), zipfile.ZIP_DEFLATED)
     partial.replace(target)
     return target
+
+
+def source_member(source):
+    """The source's file name inside a gallery zip."""
+    return f"source-{source.sha256[:12]}.{source.extension}"
+
+
+def output_member(output):
+    """An output's file name inside a gallery zip."""
+    job = output.variation
+    return f"outputs/{job.created_at:%Y%m%d-%H%M%S}-{job.pk.hex[:8]}-{output.index}.{output.extension}"
 
 
 ARCHIVE_COLUMNS = [
@@ -76,12 +97,12 @@ def write_gallery_archive(source: Source, fileobj, with_parameters=True):
     )
     rows, missing = [], []
     with zipfile.ZipFile(fileobj, "w", zipfile.ZIP_STORED) as archive:
-        source_name = f"source-{source.sha256[:12]}.{source.extension}"
+        source_name = source_member(source)
         if not _add_stored_file(archive, source.image, source_name):
             missing.append(source_name)
         for output in outputs:
             job = output.variation
-            name = f"outputs/{job.created_at:%Y%m%d-%H%M%S}-{job.pk.hex[:8]}-{output.index}.{output.extension}"
+            name = output_member(output)
             if not _add_stored_file(archive, output.image, name, strip=not with_parameters):
                 missing.append(name)
                 continue
