@@ -120,7 +120,8 @@ def test_without_a_key_jobs_wait_untouched(settings, fake_wavespeed, source, mem
 
 def test_429_means_wait_not_fail(settings, fake_wavespeed, source, member):
     settings.WAVESPEED_MAX_CONCURRENCY = 3
-    fake_wavespeed.config.concurrency = 1  # the account allows fewer than the app was told
+    fake_wavespeed.config.concurrency = 1  # the account allows fewer than the app was told ...
+    fake_wavespeed.config.over_concurrency = "refuse"  # ... and answers 429 over it (WaveSpeed itself queues)
     queue(source, member, count=3)
 
     run()

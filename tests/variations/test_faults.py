@@ -152,7 +152,7 @@ class LockHog(threading.Thread):
 def test_every_fault_at_once(live_stack_factory, simulator_factory):
     """5xx, malformed bodies and slow answers on polls, failed downloads, 429 bursts, failed tasks."""
     simulator = simulator_factory(
-        latency=0.6, latency_jitter=0.5, concurrency=CAP + 2, per_minute=0, seed=SEED,
+        latency=0.6, latency_jitter=0.5, concurrency=CAP + 2, over_concurrency="refuse", per_minute=0, seed=SEED,
         # The issue's rates at full size; the short run raises the 5xx rate so that its ~60 polls surely meet some.
         poll_error_rate=0.1 if SOAK else 0.25, malformed_rate=0.1, download_error_rate=0.2,
         slow_rate=0.03, slow_seconds=2.5, fail_rate=0.1, fail_codes=FINAL_CODES,

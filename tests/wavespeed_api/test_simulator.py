@@ -54,7 +54,7 @@ def wait_until_done(sim, prediction_id, timeout=5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         data = result(sim, prediction_id).json()["data"]
-        if data["status"] in ("completed", "failed"):
+        if data["status"] in ("completed", "failed", "cancelled", "timeout"):
             return data
         time.sleep(0.02)
     raise AssertionError(f"prediction {prediction_id} did not finish in {timeout} s")
@@ -246,8 +246,23 @@ def test_a_configured_key_is_the_only_one_accepted_and_can_flip_mid_run(simulato
     assert simulator.stats()["rejected_401"] == 2
 
 
-def test_concurrency_limit_answers_429_until_a_slot_frees(simulator_factory):
-    sim = simulator_factory(latency=0.4, concurrency=2, per_minute=0)
+def test_over_the_concurrency_limit_a_task_waits_for_a_slot(simulator_factory):
+    """As WaveSpeed's account-levels page says: "if you submit a 4th, it will wait until one finishes"."""
+    sim = simulator_factory(latency=0.3, concurrency=2, per_minute=0)
+    ids = [submit(sim).json()["data"]["id"] for _ in range(3)]
+
+    assert result(sim, ids[2]).json()["data"]["status"] == "created"  # waiting
+    done = [wait_until_done(sim, prediction_id) for prediction_id in ids]
+
+    assert [d["status"] for d in done] == ["completed"] * 3
+    finished = {pid: sim.stats()["predictions"][pid]["finished_at"] for pid in ids}
+    assert finished[ids[2]] >= min(finished[ids[0]], finished[ids[1]]) + 0.25  # it ran only once a slot freed
+    stats = sim.stats()
+    assert (stats["rejected_429"], stats["waited"]) == (0, 1)
+
+
+def test_concurrency_limit_answers_429_until_a_slot_frees_when_set_to_refuse(simulator_factory):
+    sim = simulator_factory(latency=0.4, concurrency=2, per_minute=0, over_concurrency="refuse")
     first = submit(sim).json()["data"]["id"]
     assert submit(sim).status_code == 200
 
@@ -267,7 +282,7 @@ def test_concurrency_limit_answers_429_until_a_slot_frees(simulator_factory):
 
 
 def test_concurrency_is_counted_per_key(simulator_factory):
-    sim = simulator_factory(latency=0.4, concurrency=1, per_minute=0)
+    sim = simulator_factory(latency=0.4, concurrency=1, per_minute=0, over_concurrency="refuse")
     assert submit(sim).status_code == 200
     other_key = call(sim, "POST", SUBMIT, key="another-key", json={"image": SOURCE})
     assert other_key.status_code == 200
@@ -305,6 +320,19 @@ def test_delete_removes_the_prediction(simulator):
     assert stats["deletes"] == 1 and stats["predictions"][prediction_id]["status"] == "deleted"
 
 
+def test_delete_by_ids_answers_how_many_were_deleted(simulator):
+    """The API reference's form: POST /api/v3/predictions/delete {"ids": [...]} -> data.deleted_count."""
+    first, second = (submit(simulator).json()["data"]["id"] for _ in range(2))
+
+    deleted = call(simulator, "POST", "/api/v3/predictions/delete", json={"ids": [first, second, "unknown"]})
+    again = call(simulator, "POST", "/api/v3/predictions/delete", json={"ids": [first]})
+
+    assert deleted.json()["data"] == {"deleted_count": 2}
+    assert again.json()["data"] == {"deleted_count": 0}
+    assert result(simulator, first).status_code == 404
+    assert call(simulator, "POST", "/api/v3/predictions/delete", json={"ids": []}).status_code == 400
+
+
 def test_unknown_prediction_is_404(simulator):
     response = result(simulator, "does-not-exist")
     assert response.status_code == 404 and response.json()["code"] == 404
@@ -336,6 +364,18 @@ def test_balance_secret_and_price(simulator):
     )
     assert price.json()["data"] == {"model_id": "wavespeed-ai/flux-redux-dev", "price": 0.1}
     assert call(simulator, "POST", "/api/v3/model/price", json={"inputs": {}}).status_code == 400
+
+
+def test_both_price_endpoints_and_a_discount(simulator):
+    body = {"model_id": "wavespeed-ai/flux-redux-dev", "inputs": {"num_images": 2}}
+    simulator.config.discount = 0.2
+    simulator.config.price_per_image = 0.03
+
+    price = call(simulator, "POST", "/api/v3/model/price", json=body).json()["data"]
+    pricing = call(simulator, "POST", "/api/v3/model/pricing", json=body).json()["data"]
+
+    assert (price["price"], price["discounted_price"]) == (0.06, 0.048)
+    assert pricing == {"model_id": "wavespeed-ai/flux-redux-dev", "unit_price": 0.03}
 
 
 def test_unknown_routes_and_methods(simulator):
@@ -401,9 +441,47 @@ def test_injected_failures_end_failed_with_an_error_code(simulator_factory, code
     sim = simulator_factory(latency=0.05, fail_rate=1.0, fail_codes=[code])
     done = wait_until_done(sim, submit(sim).json()["data"]["id"])
     assert done["status"] == "failed"
-    assert done["error_code"] == code and done["error"]
+    assert done["code"] == code and done["error"]  # where WaveSpeed puts it
+    assert "error_code" not in done
     assert done["outputs"] == [] and done["has_nsfw_contents"] == []
     assert sim.stats()["predictions"][done["id"]]["status"] == "failed"
+
+
+@pytest.mark.parametrize("status", ["cancelled", "timeout"])
+def test_tasks_can_end_cancelled_or_timed_out(simulator_factory, status):
+    sim = simulator_factory(latency=0.05, **{"cancelled": {"cancel_rate": 1.0}, "timeout": {"timeout_rate": 1.0}}[status])
+    done = wait_until_done(sim, submit(sim).json()["data"]["id"])
+
+    assert done["status"] == status
+    assert done["outputs"] == [] and done["error"]
+    assert "code" not in done
+
+
+def test_a_submit_can_fail_or_time_out_after_the_task_was_created(simulator_factory):
+    """The faults that make a submit ambiguous: the task exists (and is charged) whatever the answer said."""
+    sim = simulator_factory(latency=0.05, submit_error_rate=1.0)
+    failed = submit(sim)
+    sim.config.submit_error_rate, sim.config.submit_timeout_rate, sim.config.slow_seconds = 0.0, 1.0, 3.0
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(sim.base_url + SUBMIT, json={"image": SOURCE}, headers={"Authorization": f"Bearer {KEY}"}, timeout=(2, 0.5))
+
+    assert failed.status_code in FIVE_XX
+    stats = sim.stats()
+    assert stats["submits"] == 2 and len(stats["predictions"]) == 2
+    assert stats["faults"]["submit_error"] == stats["faults"]["submit_timeout"] == 1
+
+
+def test_the_history_holds_other_clients_tasks_and_nanosecond_times(simulator_factory):
+    sim = simulator_factory(latency=0.05, per_minute=0, concurrency=0, foreign_rate=1.0)
+    mine = submit(sim).json()["data"]["id"]
+
+    items = call(sim, "POST", "/api/v3/predictions", json={"page": 1, "page_size": 10}).json()["data"]["items"]
+
+    assert len(items) == 2 and mine in {item["id"] for item in items}
+    assert {item["model"] for item in items} == {"wavespeed-ai/flux-redux-dev"}
+    assert all(len(item["created_at"]) == len("2025-05-20T12:34:56.123456789Z") for item in items)
+    stats = sim.stats()
+    assert stats["foreign"] == 1 and sum(p["foreign"] for p in stats["predictions"].values()) == 1
 
 
 @pytest.mark.parametrize(
@@ -413,7 +491,7 @@ def test_a_source_that_cannot_be_read_fails_with_1402(simulator, image):
     response = submit(simulator, image=image)
     assert response.status_code == 200, "WaveSpeed accepts the task and fails it later"
     done = wait_until_done(simulator, response.json()["data"]["id"])
-    assert (done["status"], done["error_code"]) == ("failed", 1402)
+    assert (done["status"], done["code"]) == ("failed", 1402)
     assert "media URL not accessible" in done["error"]
 
 
@@ -455,6 +533,8 @@ def test_poll_errors_and_malformed_bodies(simulator):
         "download_error": 0,
         "upload_error": 0,
         "slow": 0,
+        "submit_error": 0,
+        "submit_timeout": 0,
     }
 
 
@@ -589,7 +669,7 @@ def test_deleted_predictions_send_no_webhook(simulator, webhook_receiver):
 
 
 def test_stats_count_what_happened(simulator_factory):
-    sim = simulator_factory(latency=0.3, per_minute=0)
+    sim = simulator_factory(latency=0.3, per_minute=0, over_concurrency="refuse")
     ids = [submit(sim, num_images=2, seed=5).json()["data"]["id"] for _ in range(3)]
     submit(sim, num_images=9)  # refused: 400
     submit(sim)  # refused: 429

@@ -21,12 +21,11 @@ from .prediction import FAILURE_TEXTS, FINAL_STATUSES, SOURCE_UNAVAILABLE_CODE, 
 from .validation import MAX_SEED
 from .webhooks import deliver_webhook
 
-PRICE_PER_IMAGE = 0.025
 RATE_WINDOW_SECONDS = 60.0
 LOCAL_FILE = re.compile(
     r"^/(?:media/(?P<token>[^/]+)/(?P<filename>[^/]+)|outputs/(?P<prediction_id>[^/]+)/(?P<index>\d+)\.(?P<ext>jpeg|png))$"
 )
-FAULT_KINDS = ("poll_error", "malformed", "download_error", "upload_error", "slow")
+FAULT_KINDS = ("poll_error", "malformed", "download_error", "upload_error", "slow", "submit_error", "submit_timeout")
 # Counters of authorised requests (401s count only in rejected_401), except where noted.
 COUNTERS = (
     "submits",  # predictions accepted
@@ -35,6 +34,8 @@ COUNTERS = (
     "downloads",  # output-file GETs (no auth)
     "uploads",  # media files stored
     "deletes",  # predictions deleted
+    "waited",  # predictions accepted over the concurrency limit, which waited for a slot
+    "foreign",  # tasks "other clients" of the account started (foreign_rate): in the history only
     "rejected_400",
     "rejected_401",  # any /api/v3 request without a valid key
     "rejected_429",
@@ -140,15 +141,20 @@ class SimulatorEngine:
         config = self.config
         with self._lock:
             self._note_in_flight_locked(now)
-            self._check_limits_locked(api_key, params["num_images"], now)
+            starts_at = self._check_limits_locked(api_key, params["num_images"], now)
             if failure is None and self._roll_locked(config.fail_rate):
                 code = self._dice.choice(config.fail_codes)
                 failure = (code, f"{FAILURE_TEXTS.get(code, 'task failed')} (simulated failure)")
+            end_status = ""
+            if failure is None and self._roll_locked(config.cancel_rate):
+                end_status = "cancelled"
+            elif failure is None and self._roll_locked(config.timeout_rate):
+                end_status = "timeout"
             seed = params["seed"] if params["seed"] != -1 else self._dice.randint(0, MAX_SEED)
             check_safety = params["enable_safety_checker"]
             nsfw_flags = (
                 []
-                if failure
+                if failure or end_status
                 else [check_safety and self._roll_locked(config.nsfw_rate) for _ in range(params["num_images"])]
             )
             duration = max(
@@ -162,24 +168,51 @@ class SimulatorEngine:
                 public_base=public_base,
                 webhook_url=webhook_url,
                 submitted_at=now,
-                finishes_at=now + duration,
+                starts_at=starts_at,
+                finishes_at=starts_at + duration,
                 failure_code=failure[0] if failure else None,
                 error=failure[1] if failure else "",
+                end_status=end_status,
                 nsfw_flags=nsfw_flags,
-                source=None if failure else source,
+                source=None if failure or end_status else source,
             )
             self._predictions[prediction.id] = prediction
             self._in_flight[prediction.id] = prediction
             self._accepted_images[api_key].append((now, params["num_images"]))
             self._counters["submits"] += 1
+            self._counters["waited"] += starts_at > now
+            if self._roll_locked(config.foreign_rate):
+                self._add_foreign_locked(prediction, source, now)
             self._note_in_flight_locked(now)
         if webhook_url:
             threading.Thread(
                 target=self._send_webhook, args=(prediction,), daemon=True, name=f"webhook-{prediction.id}"
             ).start()
-        if failure is None:
+        if prediction.source is not None:
             self._renderer.submit(self._render_ahead, prediction)
         return prediction
+
+    def _add_foreign_locked(self, beside, source, now):
+        """A task of the same model started by another client of the account (the website, another key) about
+        the same moment: it shows in the history, which is account-wide, and nowhere else."""
+        created = now + self._dice.uniform(-2.0, 2.0)
+        foreign = Prediction(
+            id=uuid.uuid4().hex,
+            api_key=beside.api_key,
+            params=beside.params,
+            seed=self._dice.randint(0, MAX_SEED),
+            public_base=beside.public_base,
+            webhook_url="",
+            submitted_at=created,
+            finishes_at=created + self.config.latency,
+            failure_code=None,
+            error="",
+            nsfw_flags=[False] * beside.params["num_images"],
+            source=source,
+            foreign=True,
+        )
+        self._predictions[foreign.id] = foreign
+        self._counters["foreign"] += 1
 
     def _render_ahead(self, prediction):
         """Render outputs while the prediction "runs", so they are ready when it completes, as WaveSpeed's are.
@@ -190,9 +223,14 @@ class SimulatorEngine:
             prediction.rendered_outputs()
 
     def _check_limits_locked(self, api_key, num_images, now):
+        """When the new task may start: now, or (over the concurrency limit) once enough earlier ones finish,
+        as WaveSpeed's account-levels page says; LimitExceeded over the per-minute limit, or over the
+        concurrency limit when over_concurrency is "refuse". A task deleted while others wait does not move
+        their start earlier: the schedule is fixed when each is accepted."""
         config = self.config
-        in_flight = sum(1 for p in self._in_flight.values() if p.api_key == api_key)
-        if config.concurrency and in_flight >= config.concurrency:
+        finishing = sorted(p.finishes_at for p in self._in_flight.values() if p.api_key == api_key)
+        over = bool(config.concurrency) and len(finishing) >= config.concurrency
+        if over and config.over_concurrency == "refuse":
             self._counters["rejected_429"] += 1
             raise LimitExceeded(f"Too many concurrent tasks: at most {config.concurrency} may run at once")
         accepted = self._accepted_images[api_key]
@@ -201,6 +239,7 @@ class SimulatorEngine:
         if config.per_minute and sum(n for _, n in accepted) + num_images > config.per_minute:
             self._counters["rejected_429"] += 1
             raise LimitExceeded(f"Rate limit exceeded: at most {config.per_minute} images per minute")
+        return max(now, finishing[len(finishing) - config.concurrency]) if over else now
 
     def get(self, prediction_id):
         """The live prediction, or None (unknown or deleted)."""
@@ -317,8 +356,8 @@ class SimulatorEngine:
     def stats(self):
         """A snapshot: the COUNTERS, polls_by_prediction {id: n}, max_in_flight and in_flight (all keys together),
         faults {kind: n} injected, and predictions {id: {status, submitted_at, finished_at, num_images, seed, image,
-        error_code}} where finished_at is the unix time it became completed/failed (None before) and deleted ones
-        keep their record with status "deleted".
+        error_code, foreign}} where finished_at is the unix time it reached a final status (None before), deleted
+        ones keep their record with status "deleted", and foreign ones are other clients' (foreign_rate).
         """
         now = time.time()
         with self._lock:
@@ -334,6 +373,7 @@ class SimulatorEngine:
                     "seed": prediction.seed,
                     "image": _short_image(prediction.params["image"]),
                     "error_code": prediction.failure_code,
+                    "foreign": prediction.foreign,
                 }
             return {
                 **{name: self._counters[name] for name in COUNTERS},

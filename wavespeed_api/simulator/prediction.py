@@ -9,7 +9,7 @@ from . import images
 
 MODEL_ID = "wavespeed-ai/flux-redux-dev"
 CREATED_FRACTION = 0.1  # a prediction reads `created` for the first 10% of its run, then `processing`
-FINAL_STATUSES = ("completed", "failed")
+FINAL_STATUSES = ("completed", "failed", "cancelled", "timeout")
 SOURCE_UNAVAILABLE_CODE = 1402
 FAILURE_TEXTS = {
     1200: "content moderation flagged the input",
@@ -24,8 +24,14 @@ FAILURE_TEXTS = {
 }
 
 
+END_TEXTS = {"cancelled": "Task cancelled by server", "timeout": "Task timed out"}
+
+
 def _iso(timestamp):
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Nanoseconds, as WaveSpeed writes them (e.g. 2025-05-20T12:34:56.123456789Z)."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    nanos = round(timestamp * 1_000_000_000) % 1_000_000_000
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
 
 
 @dataclass(eq=False)
@@ -46,15 +52,19 @@ class Prediction:
     source: object  # the decoded PIL image until the outputs are rendered
     outputs: list | None = None  # rendered bytes, one per image
     deleted: bool = False
+    starts_at: float | None = None  # when it got a slot (later than submitted_at if it waited); None = at once
+    end_status: str = ""  # "cancelled" or "timeout" for a task WaveSpeed ends so; "" = completed or failed
+    foreign: bool = False  # started by "another client" of the account: it only shows in the history
     render_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def status(self, now):
         if self.deleted:
             return "deleted"  # only ever shown in the simulator's stats; the API answers 404
         if now >= self.finishes_at:
-            return "failed" if self.failure_code else "completed"
-        if now < self.submitted_at + CREATED_FRACTION * (self.finishes_at - self.submitted_at):
-            return "created"
+            return self.end_status or ("failed" if self.failure_code else "completed")
+        started = self.starts_at or self.submitted_at
+        if now < started + CREATED_FRACTION * (self.finishes_at - started):
+            return "created"  # waiting for a slot, or just starting
         return "processing"
 
     @property
@@ -101,13 +111,11 @@ class Prediction:
             "has_nsfw_contents": self.nsfw_flags if status == "completed" else [],
             "status": status,
             "created_at": _iso(self.submitted_at),
-            "error": self.error if status == "failed" else "",
-            "timings": {"inference": round((self.finishes_at - self.submitted_at) * 1000)}
+            "error": (END_TEXTS.get(status) or self.error) if status in FINAL_STATUSES[1:] else "",
+            "timings": {"inference": round((self.finishes_at - (self.starts_at or self.submitted_at)) * 1000)}
             if status in FINAL_STATUSES
             else {},
         }
         if status == "failed":
-            # Inferred field name: WaveSpeed documents the task-level codes but not where a failed prediction
-            # carries them; the project's client reads `error_code` (falling back to `code`).
-            data["error_code"] = self.failure_code
+            data["code"] = self.failure_code  # where WaveSpeed's error-codes page and Go SDK read it
         return data

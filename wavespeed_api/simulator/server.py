@@ -10,9 +10,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from .config import SimulatorConfig
-from .engine import PRICE_PER_IMAGE, LimitExceeded, SimulatorEngine
+from .engine import LimitExceeded, SimulatorEngine
 from .prediction import MODEL_ID
-from .validation import InvalidRequest, validate_listing, validate_price_request, validate_submission
+from .validation import (
+    InvalidRequest,
+    validate_delete_request,
+    validate_listing,
+    validate_price_request,
+    validate_submission,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +31,14 @@ SIMULATOR_HEADER_VALUE = "fluxsite test double"
 ROUTES = [
     ("POST", rf"/api/v3/{MODEL_ID}", "submit"),
     ("GET", r"/api/v3/predictions/(?P<prediction_id>[^/]+)/result", "result"),
-    ("DELETE", r"/api/v3/predictions/(?P<prediction_id>[^/]+)", "delete"),
+    ("POST", r"/api/v3/predictions/delete", "delete_many"),  # the API reference's form
+    ("DELETE", r"/api/v3/predictions/(?P<prediction_id>[^/]+)", "delete"),  # a how-to page's form
     ("POST", r"/api/v3/predictions", "list_predictions"),
     ("POST", r"/api/v3/media/upload/binary", "upload"),
     ("GET", r"/api/v3/balance", "balance"),
     ("GET", r"/api/v3/webhook/secret", "webhook_secret"),
-    ("POST", r"/api/v3/model/price", "price"),
+    ("POST", r"/api/v3/model/price", "price"),  # the official CLI's and MCP server's
+    ("POST", r"/api/v3/model/pricing", "pricing"),  # the docs' pricing page's
     ("GET", r"/media/(?P<token>[^/]+)/(?P<filename>[^/]+)", "media"),
     ("GET", r"/outputs/(?P<prediction_id>[^/]+)/(?P<index>\d+)\.(?P<extension>jpeg|png)", "output"),
     # Test-only control routes; WaveSpeed has nothing like them.
@@ -180,6 +188,11 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
             raise HttpError(400, str(exc)) from exc
         except LimitExceeded as exc:
             raise HttpError(429, str(exc)) from exc
+        # Faults after the task exists (it runs and is charged): a gateway error, or an answer too late.
+        if self.engine.inject("submit_error"):
+            raise HttpError(self.engine.pick(POLL_ERROR_STATUSES), "simulated gateway error after the task was created")
+        if self.engine.inject("submit_timeout"):
+            self.engine.stopping.wait(self.engine.config.slow_seconds)
         if params["enable_sync_mode"]:
             self.engine.wait_until_finished(prediction)
         self._send_data(self.engine.view(prediction))
@@ -201,6 +214,13 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
         if not self.engine.delete(prediction_id):
             raise HttpError(404, "prediction not found")
         self._send_data({"status": "deleted"})
+
+    def route_delete_many(self, body, query):
+        try:
+            ids = validate_delete_request(parse_json(body))
+        except InvalidRequest as exc:
+            raise HttpError(400, str(exc)) from exc
+        self._send_data({"deleted_count": sum(self.engine.delete(prediction_id) for prediction_id in ids)})
 
     def route_list_predictions(self, body, query):
         try:
@@ -224,11 +244,25 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
         self._send_data({"secret": self.engine.config.webhook_secret})
 
     def route_price(self, body, query):
+        """The shape the official CLI reads: price, and discounted_price when a discount applies."""
+        model_id, num_images = self._price_request(body)
+        config = self.engine.config
+        price = round(config.price_per_image * num_images, 6)
+        answer = {"model_id": model_id, "price": price}
+        if config.discount > 0:
+            answer["discounted_price"] = round(price * (1 - config.discount), 6)
+        self._send_data(answer)
+
+    def route_pricing(self, body, query):
+        """The shape of WaveSpeed's pricing docs page: one unit_price (per image here)."""
+        model_id, _ = self._price_request(body)
+        self._send_data({"model_id": model_id, "unit_price": self.engine.config.price_per_image})
+
+    def _price_request(self, body):
         try:
-            model_id, num_images = validate_price_request(parse_json(body))
+            return validate_price_request(parse_json(body))
         except InvalidRequest as exc:
             raise HttpError(400, str(exc)) from exc
-        self._send_data({"model_id": model_id, "price": round(PRICE_PER_IMAGE * num_images, 6)})
 
     # --- CDN-like file routes (no auth, as WaveSpeed's output URLs) -----------------------------------------------
 

@@ -6,7 +6,7 @@ SIZE_PATTERN = re.compile(r"^(\d+)\*(\d+)$")
 MIN_SIDE, MAX_SIDE = 256, 1536
 MAX_SEED = 2147483647
 OUTPUT_FORMATS = ("jpeg", "png")
-PREDICTION_STATUSES = ("created", "processing", "completed", "failed")
+PREDICTION_STATUSES = ("created", "processing", "completed", "failed", "cancelled", "timeout")
 
 
 class InvalidRequest(Exception):
@@ -116,3 +116,12 @@ def validate_price_request(body):
     if not isinstance(inputs, dict):
         raise InvalidRequest("inputs must be an object")
     return model_id, FIELD_RULES["num_images"][1](inputs.get("num_images", 1))
+
+
+def validate_delete_request(body):
+    """The ids of a POST /api/v3/predictions/delete body: {"ids": [...]}, 1 to 100 strings."""
+    _require_object(body)
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= 100 or not all(isinstance(i, str) and i for i in ids):
+        raise InvalidRequest("ids must be a list of 1 to 100 prediction ids")
+    return ids
