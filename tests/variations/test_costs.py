@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from tests.conftest import run_dispatcher_here
-from tests.factories import make_job, make_source
+from tests.factories import make_job
 from variations.services import jobs as job_services
 import wavespeed_api as wavespeed
 from variations.connection import wavespeed_client
@@ -75,11 +75,6 @@ def test_a_price_answer_without_a_usable_number_is_malformed(body):
 # --- the price on each job, and the budget -------------------------------------------------------------
 
 
-@pytest.fixture
-def source(alice):
-    return make_source(alice)
-
-
 def claimed(source, owner, **params):
     """A job as the dispatcher holds it just before admit(): claimed, SUBMITTING."""
     job = make_job(source, owner, Status.QUEUED, outputs=params.pop("num_images", 1), **params)
@@ -88,9 +83,9 @@ def claimed(source, owner, **params):
 
 
 @responses.activate
-def test_the_submit_thread_fetches_the_price_and_the_job_records_it(source, alice):
+def test_the_submit_thread_fetches_the_price_and_the_job_records_it(source, member):
     responses.post(PRICE_URL, json={"code": 200, "data": {"price": 0.075}})
-    job = claimed(source, alice, num_images=3)
+    job = claimed(source, member, num_images=3)
     price = costs.fetch_price(job)
     costs.record_price(job, price)
     job.refresh_from_db()
@@ -99,17 +94,17 @@ def test_the_submit_thread_fetches_the_price_and_the_job_records_it(source, alic
 
 
 @responses.activate
-def test_admit_records_the_last_price_of_the_same_parameters(source, alice, caplog):
+def test_admit_records_the_last_price_of_the_same_parameters(source, member, caplog):
     responses.post(PRICE_URL, status=503)
     responses.post(PRICING_URL, status=503)
-    earlier = make_job(source, alice, Status.COMPLETED, num_images=1, size="512*512")
+    earlier = make_job(source, member, Status.COMPLETED, num_images=1, size="512*512")
     spend(earlier, "0.025")
-    job = claimed(source, alice, num_images=1, size="512*512")
+    job = claimed(source, member, num_images=1, size="512*512")
     assert costs.admit(job) is True
     job.refresh_from_db()
     assert job.cost_usd == Decimal("0.025")
 
-    other = claimed(source, alice, num_images=2, size="512*512")
+    other = claimed(source, member, num_images=2, size="512*512")
     assert costs.admit(other) is True
     other.refresh_from_db()
     assert other.cost_usd is None  # never priced: recorded as unknown, not as free
@@ -119,13 +114,13 @@ def test_admit_records_the_last_price_of_the_same_parameters(source, alice, capl
     assert len(responses.calls) == 2  # both price endpoints once; after that WaveSpeed is not asked for a while
 
 
-def test_a_job_over_the_monthly_budget_is_not_sent_and_says_why(settings, source, alice, bob):
+def test_a_job_over_the_monthly_budget_is_not_sent_and_says_why(settings, source, member, colleague):
     settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("0.90")
-    spend(make_job(source, bob, Status.COMPLETED), "0.50")
-    sending = claimed(source, bob)
+    spend(make_job(source, colleague, Status.COMPLETED), "0.50")
+    sending = claimed(source, colleague)
     Variation.objects.filter(pk=sending.pk).update(cost_usd=Decimal("0.25"))  # being submitted right now
 
-    job = claimed(source, alice)
+    job = claimed(source, member)
     assert costs.admit(job) is False
     job.refresh_from_db()
     assert job.status == Status.FAILED
@@ -134,23 +129,23 @@ def test_a_job_over_the_monthly_budget_is_not_sent_and_says_why(settings, source
     assert "$0.90" in job.error and "$0.75 spent" in job.error and "FLUXSITE_MONTHLY_BUDGET_USD" in job.error
 
     Variation.objects.filter(pk=sending.pk).update(status=Status.CANCELLED)  # the other one never went out
-    fits = claimed(source, alice)
+    fits = claimed(source, member)
     assert costs.admit(fits) is True  # 0.50 + 0.25 (the last price of these parameters) <= 0.90
 
 
-def test_spent_counts_what_wavespeed_charged_this_month_only(source, alice):
+def test_spent_counts_what_wavespeed_charged_this_month_only(source, member):
     now = timezone.now()
-    spend(make_job(source, alice, Status.COMPLETED), "0.10")
-    spend(make_job(source, alice, Status.PROCESSING), "0.20")
-    spend(make_job(source, alice, Status.FAILED), "0.40", error_code=ErrorCode.DOWNLOAD)  # WaveSpeed did the work
-    spend(make_job(source, alice, Status.FAILED), "0.80", error_code=ErrorCode.TIMEOUT)
-    spend(make_job(source, alice, Status.FAILED), "1.60", error_code="1403")  # WaveSpeed failed it: refunded
-    spend(make_job(source, alice, Status.FAILED), "3.20", error_code=ErrorCode.TASK_FAILED)  # refunded too
-    ambiguous = make_job(source, alice, Status.FAILED)  # no prediction id, but it may have been charged: counted
+    spend(make_job(source, member, Status.COMPLETED), "0.10")
+    spend(make_job(source, member, Status.PROCESSING), "0.20")
+    spend(make_job(source, member, Status.FAILED), "0.40", error_code=ErrorCode.DOWNLOAD)  # WaveSpeed did the work
+    spend(make_job(source, member, Status.FAILED), "0.80", error_code=ErrorCode.TIMEOUT)
+    spend(make_job(source, member, Status.FAILED), "1.60", error_code="1403")  # WaveSpeed failed it: refunded
+    spend(make_job(source, member, Status.FAILED), "3.20", error_code=ErrorCode.TASK_FAILED)  # refunded too
+    ambiguous = make_job(source, member, Status.FAILED)  # no prediction id, but it may have been charged: counted
     Variation.objects.filter(pk=ambiguous.pk).update(cost_usd=Decimal("6.40"), error_code=ErrorCode.SUBMIT_AMBIGUOUS)
-    never_sent = make_job(source, alice, Status.FAILED)
+    never_sent = make_job(source, member, Status.FAILED)
     Variation.objects.filter(pk=never_sent.pk).update(cost_usd=Decimal("12.80"), error_code=ErrorCode.BAD_REQUEST)
-    last_month = make_job(source, alice, Status.COMPLETED)
+    last_month = make_job(source, member, Status.COMPLETED)
     spend(last_month, "25.60", submitted_at=costs.month_start(now) - timedelta(seconds=1))
 
     assert costs.spent_this_month() == Decimal("0.10") + Decimal("0.20") + Decimal("0.40") + Decimal("0.80") + Decimal("6.40")
@@ -160,10 +155,10 @@ def test_the_month_starts_at_midnight_utc_on_the_first():
     assert costs.month_start(datetime(2026, 3, 17, 5, 30, tzinfo=UTC)) == datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def test_the_dispatcher_stops_sending_at_the_budget(settings, fake_wavespeed, source, alice):
+def test_the_dispatcher_stops_sending_at_the_budget(settings, fake_wavespeed, source, member):
     """Wired into the dispatcher's submit path: the simulator prices 0.025 USD per image."""
     settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("0.10")  # room for four images
-    jobs = [job_services.create_variation(source, VariationParams(num_images=1, size="256*256"), alice) for _ in range(6)]
+    jobs = [job_services.create_variation(source, VariationParams(num_images=1, size="256*256"), member) for _ in range(6)]
 
     run_dispatcher_here()
 
@@ -177,19 +172,19 @@ def test_the_dispatcher_stops_sending_at_the_budget(settings, fake_wavespeed, so
 # --- the costs page -----------------------------------------------------------------------------------
 
 
-def test_the_costs_page_needs_a_session(client, alice):
+def test_the_costs_page_needs_a_session(client, member):
     response = client.get("/costs/")
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
 
 
-def test_the_costs_page_totals_per_month_and_person(client, source, alice, bob):
-    for who, usd in ((alice, "0.05"), (alice, "0.10"), (bob, "0.20")):
+def test_the_costs_page_totals_per_month_and_person(client, source, member, colleague):
+    for who, usd in ((member, "0.05"), (member, "0.10"), (colleague, "0.20")):
         spend(make_job(source, who, Status.COMPLETED), usd)
-    march = make_job(source, bob, Status.COMPLETED)
+    march = make_job(source, colleague, Status.COMPLETED)
     spend(march, "1.25", submitted_at=datetime(2026, 3, 10, tzinfo=UTC))
-    spend(make_job(source, bob, Status.FAILED), "9.99", error_code="1403")  # refunded
-    client.force_login(alice)
+    spend(make_job(source, colleague, Status.FAILED), "9.99", error_code="1403")  # refunded
+    client.force_login(member)
 
     response = client.get("/costs/")
     assert response.status_code == 200
@@ -220,9 +215,9 @@ def test_admins_see_a_plain_note_when_the_balance_cannot_be_read(client, setting
     assert "WaveSpeed did not answer" in response.content.decode()
 
 
-def test_the_page_says_when_the_budget_is_reached(client, settings, source, alice):
+def test_the_page_says_when_the_budget_is_reached(client, settings, source, member):
     settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("0.10")
-    spend(make_job(source, alice, Status.COMPLETED), "0.10")
-    client.force_login(alice)
+    spend(make_job(source, member, Status.COMPLETED), "0.10")
+    client.force_login(member)
     page = client.get("/costs/").content.decode()
     assert "The monthly budget of $0.10 is reached" in page

@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, assume, given, settings as hypothesis_settings, strategies as st
 from PIL import Image
 
-from tests.conftest import make_image
+from tests.factories import make_image
 from variations.models import Source
 
 URL = "/api/v1/sources"

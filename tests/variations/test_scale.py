@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import make_image
+from tests.factories import make_image
 
 pytestmark = [pytest.mark.scale, pytest.mark.integration]
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import make_image
+from tests.factories import make_image
 
 pytestmark = pytest.mark.integration
 
