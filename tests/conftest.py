@@ -4,10 +4,14 @@ private storage and cache per test, and the WaveSpeed simulator (alone or behind
 import uuid
 
 import pytest
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.test import Client
 
 from team.models import ApiToken, Role
 from tests.factories import make_image, make_job, make_person, make_source
+from tests.live import LiveStack
+from wavespeed_api.simulator import SimulatorConfig, start_simulator
 
 
 @pytest.fixture
@@ -74,9 +78,6 @@ def bob(colleague):  # old name, while the test files move to `colleague`
 def fresh_cache(settings):
     """Throttle counts and other cached state do not leak from one test into the next: each test gets
     a key prefix of its own (clearing a shared Redis cache would flush its whole database)."""
-    from django.core.cache import caches
-    from django.core.cache.backends.locmem import LocMemCache
-
     settings.CACHES = {name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"} for name, config in settings.CACHES.items()}
     if isinstance(caches["default"], LocMemCache):
         caches["default"].clear()
@@ -127,8 +128,6 @@ FAST_SIMULATOR = {"latency": 0.2, "latency_jitter": 0.0, "seed": 1234, "webhook_
 @pytest.fixture
 def simulator_factory():
     """Start simulators with any SimulatorConfig fields (on top of fast test defaults); all stop after the test."""
-    from wavespeed_api.simulator import SimulatorConfig, start_simulator
-
     started = []
 
     def start(**settings):
@@ -150,19 +149,6 @@ def simulator(simulator_factory):
     return simulator_factory()
 
 
-def run_dispatcher_here(seconds=30):
-    """Run the dispatcher in the test's own process until its work is done (or `seconds` pass)."""
-    from variations import dispatcher
-    from variations.models import DispatcherLease
-
-    holder = "test-dispatcher"
-    assert DispatcherLease.acquire(holder, 10)
-    try:
-        dispatcher.Dispatcher(holder).run(seconds)
-    finally:
-        DispatcherLease.release(holder)
-
-
 @pytest.fixture
 def fake_wavespeed(settings, simulator):
     """The app pointed at the simulator: 3 predictions at once, no per-minute limit, and unanswered
@@ -181,8 +167,6 @@ def fake_wavespeed(settings, simulator):
 @pytest.fixture
 def live_stack_factory(tmp_path, simulator_factory):
     """Start whole stacks (tests/live.py) on a temporary data directory; all processes stop after the test."""
-    from tests.live import LiveStack
-
     stacks = []
 
     def start(workers=1, simulator=None, **settings):

@@ -13,8 +13,8 @@ from PIL import Image
 
 from team.models import ApiToken, set_role
 from variations.services import sources
-from variations import images
-from variations.models import Output, Status, Variation
+from variations import dispatcher, images
+from variations.models import DispatcherLease, Output, Status, Variation
 from variations.params import VariationParams
 
 
@@ -90,3 +90,13 @@ def add_output(job, index, nsfw=False):
     output.thumbnail.save("thumbnail", ContentFile(thumbnail), save=False)
     output.save()
     return output
+
+
+def run_dispatcher_here(seconds=30):
+    """Run the dispatcher in the test's own process until its work is done (or `seconds` pass)."""
+    holder = "test-dispatcher"
+    assert DispatcherLease.acquire(holder, 10)
+    try:
+        dispatcher.Dispatcher(holder).run(seconds)
+    finally:
+        DispatcherLease.release(holder)

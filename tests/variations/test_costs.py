@@ -11,8 +11,7 @@ import responses
 from django.core.cache import cache
 from django.utils import timezone
 
-from tests.conftest import run_dispatcher_here
-from tests.factories import make_job
+from tests.factories import make_job, run_dispatcher_here
 from variations.services import jobs as job_services
 import wavespeed_api as wavespeed
 from variations.connection import wavespeed_client

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.conftest import run_dispatcher_here
+from tests.factories import run_dispatcher_here
 from variations.services import jobs as job_services
 from variations import dispatcher, images
 from variations.models import ApiKeyRefusal, DispatcherLease, MAX_SUBMIT_ATTEMPTS, Output, Status, Variation

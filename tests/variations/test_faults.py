@@ -19,7 +19,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import make_image, run_dispatcher_here
+from tests.factories import make_image, run_dispatcher_here
 from variations.services import jobs as job_services
 from variations.models import ApiKeyRefusal, Status, Variation
 from variations.params import VariationParams
