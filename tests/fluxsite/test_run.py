@@ -1,0 +1,118 @@
+"""`make run` (fluxsite/run.py): stopping it stops every process it started, qcluster workers included."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.factories import make_image
+from tests.live import ROOT, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def process_table():
+    """{pid: (parent pid, start time)} of every live (not zombie) process, read from /proc."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            table[int(entry.name)] = (int(fields[1]), fields[19])
+    return table
+
+
+def descendants(pid):
+    """{pid: start time} of every process below `pid` (the start time tells a reused pid apart)."""
+    table = process_table()
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, started) in table.items():
+            if ppid == parent and child not in found:
+                found[child] = started
+                frontier.append(child)
+    return found
+
+
+def still_alive(processes):
+    table = process_table()
+    return {pid for pid, started in processes.items() if pid in table and table[pid][1] == started}
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"{what} did not happen within {timeout} s")
+
+
+def test_sigterm_mid_job_leaves_no_process_behind(tmp_path):
+    """Issue 13, problem 10: the launcher used to kill only qcluster's parent, leaving its workers polling."""
+    port, simulator_port = free_port(), free_port()
+    env = {
+        **os.environ, "FLUXSITE_DATA_DIR": str(tmp_path), "WAVESPEED_API_KEY": "", "PYTHONUNBUFFERED": "1",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "FLUXSITE_WORKERS": "2",
+    }
+    env.pop("DATABASE_URL", None), env.pop("REDIS_URL", None)  # the launcher's own defaults: SQLite, ORM queue
+
+    def manage(*args):
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+
+    manage("migrate", "--noinput")
+    manage("shell", "-c", "from django.contrib.auth.models import User; User.objects.create_superuser('ada', '', 'pw-ada-12345')")
+    token = manage("api_token", "ada").stdout.split()[-1]
+    log = open(tmp_path / "run.log", "w")
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "fluxsite.run", "--port", str(port), "--simulator-port", str(simulator_port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    started = {}
+    try:
+        base = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def web_up():
+            try:
+                return requests.get(base + "/api/v1/openapi.json", timeout=5).ok
+            except requests.RequestException:
+                return False
+
+        wait_for(web_up, 60, "the web server starting")
+        # A long job: the worker is busy following it when the launcher is told to stop.
+        requests.post(f"http://127.0.0.1:{simulator_port}/_sim/config", json={"latency": 120.0}, timeout=5)
+        source = requests.post(base + "/api/v1/sources", headers=headers, files={"image": ("s.jpg", make_image())}, timeout=30).json()
+        job = requests.post(base + "/api/v1/variations", headers=headers, json={"source": source["id"]}, timeout=30).json()
+
+        def processing():
+            return requests.get(base + f"/api/v1/variations/{job['id']}", headers=headers, timeout=5).json()["status"] == "processing"
+
+        wait_for(processing, 60, "the job reaching WaveSpeed")
+        started = descendants(launcher.pid)
+        assert len(started) >= 3 + 2  # simulator, web (+ its workers), qcluster (+ its workers)
+
+        began = time.monotonic()
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(timeout=40)
+
+        assert time.monotonic() - began < 30
+        assert still_alive(started) == set(), (tmp_path / "run.log").read_text()[-3000:]
+    finally:  # whatever went wrong, nothing of this test may outlive it
+        for pid in still_alive({**started, **descendants(launcher.pid)}):
+            os.kill(pid, signal.SIGKILL)
+        if launcher.poll() is None:
+            launcher.kill()
+        launcher.wait()
+        log.close()
