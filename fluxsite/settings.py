@@ -222,6 +222,9 @@ if FLUXSITE_S3_BUCKET:
 FLUXSITE_MAX_UPLOAD_BYTES = envint("FLUXSITE_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 FLUXSITE_MAX_PIXELS = envint("FLUXSITE_MAX_PIXELS", 64_000_000)
 FLUXSITE_THUMBNAIL_PX = 512
+# Files that leave the team (share links, their zips, outputs) never carry location, serials or owner
+# names; the team's own originals are kept byte for byte unless this takes them out at upload too.
+FLUXSITE_STRIP_METADATA_ON_UPLOAD = envbool("FLUXSITE_STRIP_METADATA_ON_UPLOAD")
 DATA_UPLOAD_MAX_MEMORY_SIZE = FLUXSITE_MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FLUXSITE_PUBLIC_URL = env("FLUXSITE_PUBLIC_URL").rstrip("/")

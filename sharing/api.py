@@ -12,7 +12,7 @@ from pydantic import model_validator
 from team.api import DetailOut, requires
 from variations.models import Source
 
-from .models import Board, ShareLink, ShareOptions, create_link
+from .models import Board, ShareOptions, create_link, links_visible_to
 
 router = Router(tags=["shares"])
 
@@ -75,10 +75,6 @@ class ShareOut(Schema):
         return obj.created_by.get_username() if obj.created_by else None
 
 
-def _links():
-    return ShareLink.objects.select_related("source", "board", "created_by")
-
-
 @router.post("", response={201: ShareOut, 403: DetailOut, 404: DetailOut}, auth=requires("share"))
 def create_share(request, payload: ShareIn):
     """Make a share link; `expires_in_days` defaults to 30, null means never. The answer holds the link."""
@@ -89,19 +85,19 @@ def create_share(request, payload: ShareIn):
     if target is None:
         return Reply(404, {"detail": f"Unknown {'source' if payload.source else 'board'}."})
     link, _ = create_link(target, ShareOptions.model_validate(payload.model_dump(exclude={"source", "board"})), request.user)
-    return Reply(201, _links().get(pk=link.pk))
+    return Reply(201, links_visible_to(request.user).get(pk=link.pk))
 
 
 @router.get("", response={200: list[ShareOut], 403: DetailOut}, auth=requires("share"))
 def list_shares(request):
-    """Every share link of the team, newest first (members and admins)."""
-    return list(_links())
+    """Share links, newest first: a member's own, every link of the team for an admin."""
+    return list(links_visible_to(request.user))
 
 
 @router.delete("/{share_id}", response={200: ShareOut, 403: DetailOut, 404: DetailOut}, auth=requires("share"))
 def revoke_share(request, share_id: int):
     """Revoke a link at once (its maker or an admin). Revoking twice is harmless."""
-    link = get_object_or_404(_links(), pk=share_id)
+    link = get_object_or_404(links_visible_to(request.user), pk=share_id)
     if not link.deletable_by(request.user):
         raise HttpError(403, "Only the person who made this link or an admin may revoke it.")
     link.revoke()

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from team.models import may_delete_work_of
+from team.models import allows, may_delete_work_of
 from variations.models import Output, Source
 from variations.params import errors_by_field
 
@@ -201,8 +201,12 @@ class ShareLink(models.Model):
 
     @property
     def state(self):
+        """active, revoked, inactive (its maker was deactivated or removed: a link lives only as long as
+        its maker's access, unless an admin hands it to someone else) or expired."""
         if self.revoked_at:
             return "revoked"
+        if self.created_by is None or not self.created_by.is_active:
+            return "inactive"
         if self.expires_at and self.expires_at <= timezone.now():
             return "expired"
         return "active"
@@ -293,7 +297,19 @@ def create_link(target, options: ShareOptions, user):
 
 
 def find_link(token):
-    """The link for a token as sent in a URL, or None. Revoked and expired links are found too (they answer 410)."""
+    """The link for a token as sent in a URL, or None. Links that no longer work are found too (they answer 410)."""
     if not token or len(token) != TOKEN_CHARS:
         return None
-    return ShareLink.objects.select_related("source", "board").filter(digest=token_digest(token)).first()
+    return ShareLink.objects.select_related("source", "board", "created_by").filter(digest=token_digest(token)).first()
+
+
+def links_visible_to(user):
+    """The links a person sees and may copy: admins every link of the team, members their own."""
+    links = ShareLink.objects.select_related("source", "board", "created_by")
+    return links if allows(user, "manage") else links.filter(created_by=user)
+
+
+def hand_over_links(from_user, to_user):
+    """Make `to_user` the maker of every link `from_user` made, so they keep working when `from_user`
+    is deactivated; returns how many."""
+    return ShareLink.objects.filter(created_by=from_user).update(created_by=to_user)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("shares/new", shares.new_share, name="share-new"),
     path("shares/<int:share_id>/", shares.share_detail, name="share-detail"),
     path("shares/<int:share_id>/revoke", shares.revoke_share, name="share-revoke"),
+    path("shares/hand-over/<int:user_id>", shares.hand_over, name="share-hand-over"),
     # What a share link shows, to anyone holding it (no account): read-only, its own media URLs.
     path("s/<str:token>/", shared.shared, name="shared"),
     path("s/<str:token>/download.zip", media.shared_zip, name="shared-download"),

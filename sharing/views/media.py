@@ -1,5 +1,5 @@
 """The files a share link serves: exactly those of its gallery or board, thumbnails always, originals
-and the zip only when the link allows downloads."""
+and the zip only when the link allows downloads, as copies without personal metadata."""
 
 import tempfile
 
@@ -7,7 +7,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from variations import images
+from variations import metadata
 from variations.models import Output, Source, Status
 from variations.services import archive
 from variations.views.media import attachment, file_answer, send_file
@@ -43,7 +43,8 @@ def shared_source_file(request, token, source_id, thumbnail=False):
     link, refused = open_for_file(request, token, lambda link: link.grants_source(source_id), thumbnail)
     if refused:
         return refused
-    return file_answer(request, get_object_or_404(Source, pk=source_id), thumbnail, send=send_shared)
+    source = get_object_or_404(Source, pk=source_id)
+    return file_answer(request, source, thumbnail, send=send_shared if thumbnail else copy_for_link(with_parameters=True))
 
 
 @require_GET
@@ -52,23 +53,30 @@ def shared_output_file(request, token, output_id, thumbnail=False):
     if refused:
         return refused
     output = get_object_or_404(Output.objects.filter(variation__status=Status.COMPLETED), pk=output_id)
-    hides_parameters = not (thumbnail or link.show_parameters)  # thumbnails carry no parameters
-    return file_answer(request, output, thumbnail, send=without_parameters if hides_parameters else send_shared)
+    return file_answer(request, output, thumbnail, send=send_shared if thumbnail else copy_for_link(link.show_parameters))
 
 
-def without_parameters(field, content_type, download_name=None):
-    """An output whose embedded parameters (seed, settings) are taken out, for links that hide them."""
-    try:
-        with field.open("rb") as stored:
-            data = images.strip_parameters(stored.read())
-    except FileNotFoundError:
-        raise Http404("The file is missing from storage.") from None
-    response = private(HttpResponse(data, content_type=content_type))
-    response["Cache-Control"] = "private, no-cache"
-    response["X-Content-Type-Options"] = "nosniff"
-    if download_name:
-        response["Content-Disposition"] = attachment(download_name)
-    return response
+def copy_for_link(with_parameters):
+    """A `send` for originals, which leave the team here: a copy without location, serials and owner
+    names (variations.metadata), and without the generation parameters unless the link shows them.
+    Thumbnails need none of this: they are drawn anew and carry no metadata."""
+
+    def send(field, content_type, download_name=None):
+        try:
+            with field.open("rb") as stored:
+                data = metadata.copy_for_link(stored.read(), with_parameters)
+        except FileNotFoundError:
+            raise Http404("The file is missing from storage.") from None
+        if data is None:
+            return not_shared("This image is damaged and cannot be shared.")
+        response = private(HttpResponse(data, content_type=content_type))
+        response["Cache-Control"] = "private, no-cache"
+        response["X-Content-Type-Options"] = "nosniff"
+        if download_name:
+            response["Content-Disposition"] = attachment(download_name)
+        return response
+
+    return send
 
 
 @require_GET
@@ -80,7 +88,7 @@ def shared_zip(request, token):
     if not link.source_id or not link.allow_download:
         return not_shared("This link does not offer a zip.")
     zipped = tempfile.TemporaryFile()
-    archive.write_gallery_archive(link.source, zipped, with_parameters=link.show_parameters)
+    archive.write_gallery_archive(link.source, zipped, with_parameters=link.show_parameters, leaves_team=True)
     zipped.seek(0)
     response = FileResponse(zipped, as_attachment=True, filename=f"shared-{link.source.sha256[:12]}.zip", content_type="application/zip")
     return private(response)

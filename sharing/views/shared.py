@@ -23,9 +23,14 @@ from ..models import board_items, find_link
 
 log = logging.getLogger(__name__)
 JOBS_PER_PAGE = 10
-GONE_TEXT = {
-    "revoked": "The people who shared this turned the link off. Ask them for a new one if you still need it.",
-    "expired": "This link has expired. Ask the people who shared it for a new one if you still need it.",
+GONE = {  # a link's state: (title, text) of the 410 page
+    "revoked": ("This link was turned off",
+                "The people who shared this turned the link off. Ask them for a new one if you still need it."),
+    "inactive": ("This link is no longer active",
+                 "The person who shared this is no longer active in the team, so their links stopped working. "
+                 "Ask the team for a new one if you still need it."),
+    "expired": ("This link was only valid for a while",
+                "This link has expired. Ask the people who shared it for a new one if you still need it."),
 }
 
 
@@ -45,7 +50,8 @@ def gone(request, link):
     if link is None:
         context = {"code": 404, "title": "This link does not work", "text": "Check that it was copied whole, or ask for a new one."}
         return private(render(request, "sharing/link_gone.html", context, status=404))
-    context = {"code": 410, "title": f"This link was {'turned off' if link.state == 'revoked' else 'only valid for a while'}", "text": GONE_TEXT[link.state]}
+    title, text = GONE[link.state]
+    context = {"code": 410, "title": title, "text": text}
     return private(render(request, "sharing/link_gone.html", context, status=410))
 
 
@@ -88,10 +94,8 @@ def password_page(request, link, token):
     key = (str(link.pk), throttle.client_address(request))
     status = 200
     if throttle.SHARE_PASSWORD.blocked(*key):
-        form.errors.clear()
-        form.add_error(None, f"Too many wrong passwords. Wait {throttle.SHARE_PASSWORD.minutes} minutes and try again.")
-        status = 429
-    elif request.method == "POST" and form.is_valid():
+        return password_locked(request, token)
+    if request.method == "POST" and form.is_valid():
         if link.check_password(form.cleaned_data["password"]):
             throttle.SHARE_PASSWORD.reset(*key)
             request.session.cycle_key()
@@ -99,14 +103,19 @@ def password_page(request, link, token):
             return redirect("shared", token)
         if throttle.SHARE_PASSWORD.failed(*key):
             log.warning("share link %s: password tries locked for an address", link.pk)
-            status = 429
-            form.add_error(None, f"Too many wrong passwords. Wait {throttle.SHARE_PASSWORD.minutes} minutes and try again.")
-        else:
-            status = 403
-            form.add_error("password", "That password is not right.")
+            return password_locked(request, token)
+        status = 403
+        form.add_error("password", "That password is not right.")
     elif request.method == "POST":
         status = 400
     return render(request, "sharing/shared_password.html", {"form": form, "token": token}, status=status)
+
+
+def password_locked(request, token):
+    """The password page telling this address to wait (429 to GET and POST alike, until the lock runs out)."""
+    locked_out = f"Too many wrong passwords. Wait {throttle.SHARE_PASSWORD.minutes} minutes and try again."
+    context = {"form": SharePasswordForm(), "token": token, "locked_out": locked_out}
+    return render(request, "sharing/shared_password.html", context, status=429)
 
 
 def page_context(link, token, **more):

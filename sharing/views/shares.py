@@ -5,6 +5,7 @@ import uuid
 
 import segno
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -12,17 +13,14 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from team.access import forbidden, require
+from team.models import allows
 from variations.models import Source
 
 from ..forms import ShareForm
-from ..models import Board, ShareLink, create_link
+from ..models import Board, create_link, hand_over_links, links_visible_to
 
 log = logging.getLogger(__name__)
 share_required = require("share")
-
-
-def links():
-    return ShareLink.objects.select_related("source", "board", "created_by")
 
 
 def qr_svg(url):
@@ -63,8 +61,8 @@ def new_share(request):
 @never_cache
 @share_required
 def share_list(request):
-    """Every link of the team: members and admins may copy any; edit and revoke their own (admins: all)."""
-    rows = list(links())
+    """The links a person may see: a member's own, every link of the team for an admin."""
+    rows = list(links_visible_to(request.user))
     for link in rows:
         link.may_change = link.deletable_by(request.user)
         link.absolute_url = link.url(request)
@@ -77,7 +75,7 @@ def share_list(request):
 @require_http_methods(["GET", "POST"])
 def share_detail(request, share_id):
     """One link: copy it, its QR code, its use, and (for its maker or an admin) edit its options."""
-    link = get_object_or_404(links(), pk=share_id)
+    link = get_object_or_404(links_visible_to(request.user), pk=share_id)
     may_change = link.deletable_by(request.user)
     form = ShareForm.for_link(link, request.POST or None)
     if request.method == "POST":
@@ -102,7 +100,7 @@ def share_detail(request, share_id):
 @share_required
 @require_POST
 def revoke_share(request, share_id):
-    link = get_object_or_404(links(), pk=share_id)
+    link = get_object_or_404(links_visible_to(request.user), pk=share_id)
     if not link.deletable_by(request.user):
         return forbidden(request, "Only the person who made this link, or an admin, may revoke it.")
     if link.revoke():
@@ -111,3 +109,21 @@ def revoke_share(request, share_id):
     else:
         messages.info(request, "That link was revoked already.")
     return redirect("shares")
+
+
+@require("manage")
+@require_POST
+def hand_over(request, user_id):
+    """From the People page: give every link a person made to another member or admin, so the links
+    go on working after that person is deactivated (or work again, if they were already)."""
+    people = get_user_model().objects.filter(is_active=True)
+    giver = get_object_or_404(get_user_model(), pk=user_id)
+    to = request.POST.get("to", "")
+    heir = people.exclude(pk=giver.pk).filter(pk=int(to)).first() if to.isdecimal() else None
+    if heir is None or not allows(heir, "share"):
+        messages.error(request, "Choose an active member or admin to hand the links to.")
+        return redirect("people")
+    handed = hand_over_links(giver, heir)
+    log.info("%s handed %s share links of %s to %s", request.user.get_username(), handed, giver.get_username(), heir.get_username())
+    messages.success(request, f"{handed} share link{'s' if handed != 1 else ''} of {giver.get_username()} now belong to {heir.get_username()}.")
+    return redirect("people")

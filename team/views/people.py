@@ -26,6 +26,8 @@ def people_page(request, invite_form=None, new_invitation=None, status=200):
     return render(request, "team/people.html", {
         "nav": "people",
         "people": people,
+        # Who may take over someone's share links (sharing.views.shares.hand_over): active members and admins.
+        "heirs": [person for person in people if person.is_active and person.role != Role.VIEWER],
         "roles": Role.choices,
         "role_help": ROLE_HELP,
         "invite_form": invite_form or InviteForm(),
@@ -96,5 +98,5 @@ def set_active(request, user_id):
     person.is_active = active
     person.save(update_fields=["is_active"])
     log.info("%s %s %s", request.user.get_username(), "reactivated" if active else "deactivated", person.get_username())
-    messages.success(request, f"{person.get_username()} is {'active again' if active else 'deactivated: their sessions and tokens stop working now'}.")
+    messages.success(request, f"{person.get_username()} is {'active again' if active else 'deactivated: their sessions, tokens and share links stop working now'}.")
     return redirect("people")

@@ -8,7 +8,7 @@ from django.core.files.storage import default_storage
 
 import wavespeed_api as wavespeed
 
-from .. import images
+from .. import images, metadata
 from ..models import Output, output_path, output_thumbnail_path
 
 
@@ -27,6 +27,11 @@ def fetch_outputs(client, job, stored_indexes):
             width, height, image_format, thumbnail = images.output_info(data, job.output_format)
         except (wavespeed.WaveSpeedError, images.ImageRejected) as exc:
             errors.append(f"output {index}: {exc}")
+            continue
+        # Outputs leave the team (downloads, links): nothing the source's EXIF held may ride along.
+        data = metadata.scrub(data)
+        if data is None:
+            errors.append(f"output {index}: unreadable metadata")
             continue
         data = images.embed_parameters(data, image_format, embedded_parameters(job, index))
         output = Output(

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 import wavespeed_api as wavespeed
 
-from .. import images
+from .. import images, metadata
 from . import restore
 from ..models import ACTIVE_STATUSES, Output, Source, Variation
 
@@ -81,11 +81,12 @@ ARCHIVE_COLUMNS = [
 ]
 
 
-def write_gallery_archive(source: Source, fileobj, with_parameters=True):
+def write_gallery_archive(source: Source, fileobj, with_parameters=True, leaves_team=False):
     """Write a zip of a source gallery to `fileobj`: the source, every stored output, and the
     parameters of every output as parameters.json and parameters.csv (one row per output file).
     With `with_parameters=False` (share links that hide parameters) both files are left out and the
-    parameters embedded in each output file are taken out of the copies.
+    parameters embedded in each output file are taken out of the copies. With `leaves_team` (a share
+    link's zip) every image is a copy without location, serials and owner names (variations.metadata).
 
     Images are stored uncompressed (they are compressed already); a file missing from storage
     is listed under "missing" in the JSON instead of failing the whole download.
@@ -98,12 +99,12 @@ def write_gallery_archive(source: Source, fileobj, with_parameters=True):
     rows, missing = [], []
     with zipfile.ZipFile(fileobj, "w", zipfile.ZIP_STORED) as archive:
         source_name = source_member(source)
-        if not _add_stored_file(archive, source.image, source_name):
+        if not _add_stored_file(archive, source.image, source_name, metadata.scrub if leaves_team else None):
             missing.append(source_name)
         for output in outputs:
             job = output.variation
             name = output_member(output)
-            if not _add_stored_file(archive, output.image, name, strip=not with_parameters):
+            if not _add_stored_file(archive, output.image, name, _output_copy(with_parameters, leaves_team)):
                 missing.append(name)
                 continue
             rows.append({
@@ -128,14 +129,26 @@ def write_gallery_archive(source: Source, fileobj, with_parameters=True):
         archive.writestr("parameters.csv", table.getvalue(), zipfile.ZIP_DEFLATED)
 
 
-def _add_stored_file(archive, field, name, strip=False):
-    """Copy a stored file into the archive; `strip`: without its embedded parameters (read whole, outputs are small)."""
+def _output_copy(with_parameters, leaves_team):
+    """How an output goes into the zip: as stored, without its parameters, or as a share link sends it."""
+    if leaves_team:
+        return lambda data: metadata.copy_for_link(data, with_parameters)
+    return None if with_parameters else images.strip_parameters
+
+
+def _add_stored_file(archive, field, name, change=None):
+    """Copy a stored file into the archive, or `change(bytes)` of it (read whole). False if the file is
+    missing, or `change` can make no copy of it."""
     try:
-        with field.open("rb") as src, archive.open(name, "w") as dst:
-            if strip:
-                dst.write(images.strip_parameters(src.read()))
-            else:
-                shutil.copyfileobj(src, dst, 1024 * 1024)
+        with field.open("rb") as src:
+            if change is None:
+                with archive.open(name, "w") as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)
+                return True
+            data = change(src.read())
     except FileNotFoundError:
         return False
+    if data is None:
+        return False
+    archive.writestr(name, data)
     return True

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from .. import images
+from .. import images, metadata
 from ..models import ACTIVE_STATUSES, Output, Source
 
 
@@ -39,6 +39,10 @@ def store_source(data, user=None, derived_from=None):
     Files are written before the row, so a row never points at a missing file; a failure in
     between leaves at most an orphan file, never a half-made source.
     """
+    if settings.FLUXSITE_STRIP_METADATA_ON_UPLOAD:  # an admin's choice: no location or owner even in the team
+        data = metadata.scrub(data)
+        if data is None:
+            raise UploadRejected("The image is damaged and cannot be read.")
     sha256 = hashlib.sha256(data).hexdigest()
     existing = Source.objects.filter(sha256=sha256).first()
     if existing:
