@@ -56,7 +56,7 @@ def envelope(data):
 
 
 @pytest.fixture
-def client():
+def wavespeed_client():
     return WaveSpeedClient(api_key=KEY, base_url=BASE, retry_backoff=0, retries=3)
 
 
@@ -73,10 +73,10 @@ def posts(mocked):
 # --- submit ---------------------------------------------------------------------------------------
 
 
-def test_submit_returns_the_prediction_and_sends_key_and_parameters(client, mocked):
+def test_submit_returns_the_prediction_and_sends_key_and_parameters(wavespeed_client, mocked):
     mocked.post(SUBMIT_URL, json=envelope(prediction(status="processing")))
 
-    result = client.submit("https://files.example/source.jpg", PARAMS)
+    result = wavespeed_client.submit("https://files.example/source.jpg", PARAMS)
 
     assert result == Prediction(id="p1", status="processing")
     request = mocked.calls[0].request
@@ -85,11 +85,11 @@ def test_submit_returns_the_prediction_and_sends_key_and_parameters(client, mock
     assert "webhook" not in request.url
 
 
-def test_submit_with_webhook_adds_the_query_parameter(client, mocked):
+def test_submit_with_webhook_adds_the_query_parameter(wavespeed_client, mocked):
     hook = "https://app.example/webhooks/wavespeed"
     mocked.post(SUBMIT_URL, json=envelope(prediction()), match=[matchers.query_param_matcher({"webhook": hook})])
 
-    assert client.submit("https://files.example/s.jpg", PARAMS, webhook_url=hook).id == "p1"
+    assert wavespeed_client.submit("https://files.example/s.jpg", PARAMS, webhook_url=hook).id == "p1"
     assert len(mocked.calls) == 1
 
 
@@ -108,11 +108,11 @@ BODY_SHAPES = [
 
 @pytest.mark.parametrize("status,error", REFUSALS)
 @pytest.mark.parametrize("shape", BODY_SHAPES, ids=["message+error_code", "code+message"])
-def test_submit_refusals_are_typed_and_never_resent(client, mocked, status, error, shape):
+def test_submit_refusals_are_typed_and_never_resent(wavespeed_client, mocked, status, error, shape):
     mocked.post(SUBMIT_URL, status=status, json=shape(status))
 
     with pytest.raises(error) as caught:
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
 
     assert type(caught.value) is error  # a clear refusal is never "ambiguous"
     assert caught.value.status == status
@@ -122,27 +122,27 @@ def test_submit_refusals_are_typed_and_never_resent(client, mocked, status, erro
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 302])
-def test_submit_answered_anything_but_2xx_or_4xx_is_ambiguous_and_sent_once(client, mocked, status):
+def test_submit_answered_anything_but_2xx_or_4xx_is_ambiguous_and_sent_once(wavespeed_client, mocked, status):
     """Issue 13, problem 1: a gateway error can come after WaveSpeed created (and charged) the task."""
     mocked.post(SUBMIT_URL, status=status, json={"code": status, "message": "upstream trouble"})
 
     with pytest.raises(AmbiguousSubmit) as caught:
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
 
     assert caught.value.status == status
     assert "upstream trouble" in caught.value.message
     assert len(posts(mocked)) == 1
 
 
-def test_a_403_is_an_account_problem_not_a_bad_request(client, mocked):
+def test_a_403_is_an_account_problem_not_a_bad_request(wavespeed_client, mocked):
     """Issue 13, problem 6: 403 pauses submits like a 401 (Forbidden is an Unauthorized) instead of failing jobs."""
     mocked.post(SUBMIT_URL, status=403, json={"code": 403, "message": "account suspended"})
     mocked.get(RESULT_URL, status=403, json={"code": 403, "message": "account suspended"})
 
     with pytest.raises(Forbidden) as submit_error:
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
     with pytest.raises(Forbidden):
-        client.get_result("p1")
+        wavespeed_client.get_result("p1")
 
     assert isinstance(submit_error.value, Unauthorized)
     assert not isinstance(submit_error.value, BadRequest)
@@ -160,19 +160,19 @@ def test_a_403_is_an_account_problem_not_a_bad_request(client, mocked):
     ],
     ids=["402", "400-balance", "403-balance", "envelope-402"],
 )
-def test_an_insufficient_balance_refusal_has_its_own_type(client, mocked, status, body):
+def test_an_insufficient_balance_refusal_has_its_own_type(wavespeed_client, mocked, status, body):
     mocked.post(SUBMIT_URL, status=status, json=body)
 
     with pytest.raises(InsufficientBalance):
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
     assert len(posts(mocked)) == 1
 
 
-def test_a_400_about_something_else_stays_a_bad_request(client, mocked):
+def test_a_400_about_something_else_stays_a_bad_request(wavespeed_client, mocked):
     mocked.post(SUBMIT_URL, status=400, json={"code": 400, "message": "size must be W*H"})
 
     with pytest.raises(BadRequest) as caught:
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
     assert type(caught.value) is BadRequest
 
 
@@ -191,37 +191,37 @@ def test_a_400_about_something_else_stays_a_bad_request(client, mocked):
         (5003, AmbiguousSubmit),
     ],
 )
-def test_envelope_code_other_than_200_in_an_http_200_is_an_error(client, mocked, code, error):
+def test_envelope_code_other_than_200_in_an_http_200_is_an_error(wavespeed_client, mocked, code, error):
     mocked.post(SUBMIT_URL, json={"code": code, "message": "refused inside the envelope", "data": None})
 
     with pytest.raises(error) as caught:
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
 
     assert "refused inside the envelope" in caught.value.message
     assert caught.value.code == code
     assert len(posts(mocked)) == 1
 
 
-def test_envelope_code_given_as_text_200_is_success(client, mocked):
+def test_envelope_code_given_as_text_200_is_success(wavespeed_client, mocked):
     mocked.post(SUBMIT_URL, json={"code": "200", "message": "success", "data": prediction()})
 
-    assert client.submit("https://files.example/s.jpg", PARAMS).id == "p1"
+    assert wavespeed_client.submit("https://files.example/s.jpg", PARAMS).id == "p1"
 
 
-def test_error_body_that_is_not_json_keeps_its_text(client, mocked):
+def test_error_body_that_is_not_json_keeps_its_text(wavespeed_client, mocked):
     mocked.post(SUBMIT_URL, status=502, body="<html>Bad gateway from the edge</html>", content_type="text/html")
 
     with pytest.raises(AmbiguousSubmit) as caught:
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
 
     assert "Bad gateway from the edge" in caught.value.message
 
 
-def test_submit_answered_200_with_a_non_json_body_is_ambiguous(client, mocked):
+def test_submit_answered_200_with_a_non_json_body_is_ambiguous(wavespeed_client, mocked):
     mocked.post(SUBMIT_URL, body="<html>oops</html>", content_type="text/html")
 
     with pytest.raises(AmbiguousSubmit):
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
     assert len(posts(mocked)) == 1
 
 
@@ -233,31 +233,31 @@ def test_submit_answered_200_with_a_non_json_body_is_ambiguous(client, mocked):
     ],
     ids=["read-timeout", "connection-dropped"],
 )
-def test_submit_without_an_answer_is_ambiguous_and_sent_once(client, mocked, failure):
+def test_submit_without_an_answer_is_ambiguous_and_sent_once(wavespeed_client, mocked, failure):
     mocked.post(SUBMIT_URL, body=failure)
 
     with pytest.raises(AmbiguousSubmit):
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
     assert len(posts(mocked)) == 1
-    assert client.requests_sent == 1
+    assert wavespeed_client.requests_sent == 1
 
 
-def test_submit_connect_timeout_is_a_plain_server_error(client, mocked):
+def test_submit_connect_timeout_is_a_plain_server_error(wavespeed_client, mocked):
     mocked.post(SUBMIT_URL, body=requests.ConnectTimeout("connect timed out"))
 
     with pytest.raises(ServerError) as caught:
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
     assert not isinstance(caught.value, AmbiguousSubmit)
     assert len(posts(mocked)) == 1
 
 
-def test_submit_to_an_unresolvable_host_is_a_plain_server_error(client, mocked):
+def test_submit_to_an_unresolvable_host_is_a_plain_server_error(wavespeed_client, mocked):
     """A name that does not resolve means nothing was sent: the job may safely go out again later."""
     unresolved = NameResolutionError("api.wavespeed.test", None, socket.gaierror(-2, "Name or service not known"))
     mocked.post(SUBMIT_URL, body=requests.ConnectionError(MaxRetryError(None, SUBMIT_URL, unresolved)))
 
     with pytest.raises(ServerError) as caught:
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
     assert not isinstance(caught.value, AmbiguousSubmit)
 
 
@@ -266,31 +266,31 @@ def test_submit_to_a_closed_port_is_a_plain_server_error():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = WaveSpeedClient(api_key=KEY, base_url=f"http://127.0.0.1:{port}", retry_backoff=0, timeout=(2, 2))
+    wavespeed_client = WaveSpeedClient(api_key=KEY, base_url=f"http://127.0.0.1:{port}", retry_backoff=0, timeout=(2, 2))
 
     with pytest.raises(ServerError) as caught:
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
     assert not isinstance(caught.value, AmbiguousSubmit)
 
 
-def test_submit_prediction_without_id_is_ambiguous(client, mocked):
+def test_submit_prediction_without_id_is_ambiguous(wavespeed_client, mocked):
     mocked.post(SUBMIT_URL, json=envelope({"status": "created"}))
 
     with pytest.raises(AmbiguousSubmit):
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
 
 
 # --- results ----------------------------------------------------------------------------------------
 
 
-def test_get_result_retries_429_5xx_and_malformed_then_succeeds(client, mocked):
+def test_get_result_retries_429_5xx_and_malformed_then_succeeds(wavespeed_client, mocked):
     mocked.get(RESULT_URL, status=429, json={"message": "too many requests", "error_code": 429})
     mocked.get(RESULT_URL, status=503, json={"code": 503, "message": "unavailable"})
     mocked.get(RESULT_URL, body="not json at all")
     done = prediction(status="completed", outputs=["https://cdn.example/o.png"], has_nsfw_contents=[False])
     mocked.get(RESULT_URL, json=envelope(done))
 
-    result = client.get_result("p1")
+    result = wavespeed_client.get_result("p1")
 
     assert result.status == "completed"
     assert result.outputs == ["https://cdn.example/o.png"]
@@ -298,47 +298,47 @@ def test_get_result_retries_429_5xx_and_malformed_then_succeeds(client, mocked):
     assert all(call.request.headers["Authorization"] == f"Bearer {KEY}" for call in mocked.calls)
 
 
-def test_get_result_retries_network_errors(client, mocked):
+def test_get_result_retries_network_errors(wavespeed_client, mocked):
     mocked.get(RESULT_URL, body=requests.ReadTimeout("slow"))
     mocked.get(RESULT_URL, json=envelope(prediction(status="processing")))
 
-    assert client.get_result("p1").status == "processing"
+    assert wavespeed_client.get_result("p1").status == "processing"
     assert len(mocked.calls) == 2
 
 
 @pytest.mark.parametrize("retries", [0, 2])
 def test_get_result_gives_up_after_the_retries(mocked, retries):
-    client = WaveSpeedClient(api_key=KEY, base_url=BASE, retry_backoff=0, retries=retries)
+    wavespeed_client = WaveSpeedClient(api_key=KEY, base_url=BASE, retry_backoff=0, retries=retries)
     mocked.get(RESULT_URL, status=500, json={"code": 500, "message": "internal"})
 
     with pytest.raises(ServerError, match="internal"):
-        client.get_result("p1")
+        wavespeed_client.get_result("p1")
     assert len(mocked.calls) == retries + 1
 
 
-def test_get_result_gives_up_on_429(client, mocked):
+def test_get_result_gives_up_on_429(wavespeed_client, mocked):
     mocked.get(RESULT_URL, status=429, json={"message": "slow down", "error_code": 429})
 
     with pytest.raises(RateLimited):
-        client.get_result("p1")
+        wavespeed_client.get_result("p1")
     assert len(mocked.calls) == 4
 
 
 @pytest.mark.parametrize("status,error", [(404, NotFound), (400, BadRequest), (401, Unauthorized)])
-def test_get_result_does_not_retry_final_answers(client, mocked, status, error):
+def test_get_result_does_not_retry_final_answers(wavespeed_client, mocked, status, error):
     mocked.get(RESULT_URL, status=status, json={"code": status, "message": "final"})
 
     with pytest.raises(error):
-        client.get_result("p1")
+        wavespeed_client.get_result("p1")
     assert len(mocked.calls) == 1
 
 
-def test_get_result_with_an_unknown_status_is_still_running_and_logged_once(client, mocked, caplog):
+def test_get_result_with_an_unknown_status_is_still_running_and_logged_once(wavespeed_client, mocked, caplog):
     """An unknown future status costs one poll, not a burst of retries, and is logged once per value."""
     caplog.set_level(logging.WARNING, logger="wavespeed_api.answers")
     mocked.get(RESULT_URL, json=envelope(prediction(status="warming-up")))
 
-    first, second = client.get_result("p1"), client.get_result("p1")
+    first, second = wavespeed_client.get_result("p1"), wavespeed_client.get_result("p1")
 
     assert first.status == second.status == "warming-up"
     assert not first.finished
@@ -346,11 +346,11 @@ def test_get_result_with_an_unknown_status_is_still_running_and_logged_once(clie
     assert caplog.text.count("warming-up") == 1
 
 
-def test_get_result_envelope_without_data_is_malformed(client, mocked):
+def test_get_result_envelope_without_data_is_malformed(wavespeed_client, mocked):
     mocked.get(RESULT_URL, json={"code": 200, "message": "success", "data": None})
 
     with pytest.raises(MalformedResponse):
-        client.get_result("p1")
+        wavespeed_client.get_result("p1")
 
 
 # --- prediction parsing ---------------------------------------------------------------------------
@@ -391,11 +391,11 @@ def test_the_task_code_is_read_from_code_before_error_code():
 
 
 @pytest.mark.parametrize("status", ["created", "pending", "processing", "completed", "failed", "cancelled", "timeout"])
-def test_every_documented_status_is_accepted(client, mocked, status):
+def test_every_documented_status_is_accepted(wavespeed_client, mocked, status):
     """Issue 13, problem 2: `cancelled` and `timeout` (the SDK's and CLI's) are final answers, read in one GET."""
     mocked.get(RESULT_URL, json=envelope(prediction(status=status)))
 
-    result = client.get_result("p1")
+    result = wavespeed_client.get_result("p1")
 
     assert result.status == status
     assert result.finished == (status in ("completed", "failed", "cancelled", "timeout"))
@@ -428,12 +428,12 @@ def test_unreadable_predictions_are_malformed(data):
 # --- media, delete, balance, webhook secret --------------------------------------------------------
 
 
-def test_upload_media_sends_multipart_field_file_and_returns_download_url(client, mocked):
+def test_upload_media_sends_multipart_field_file_and_returns_download_url(wavespeed_client, mocked):
     url = f"{BASE}/api/v3/media/upload/binary"
     data = {"type": "image", "download_url": "https://files.example/u/abc.png", "filename": "abc.png", "size": 8}
     mocked.post(url, json=envelope(data))
 
-    assert client.upload_media("abc.png", b"\x89PNG1234", "image/png") == "https://files.example/u/abc.png"
+    assert wavespeed_client.upload_media("abc.png", b"\x89PNG1234", "image/png") == "https://files.example/u/abc.png"
     request = mocked.calls[0].request
     assert request.headers["Content-Type"].startswith("multipart/form-data")
     assert b'name="file"; filename="abc.png"' in request.body
@@ -442,27 +442,27 @@ def test_upload_media_sends_multipart_field_file_and_returns_download_url(client
     assert request.headers["Authorization"] == f"Bearer {KEY}"
 
 
-def test_upload_media_retries_5xx(client, mocked):
+def test_upload_media_retries_5xx(wavespeed_client, mocked):
     url = f"{BASE}/api/v3/media/upload/binary"
     mocked.post(url, status=502, body="bad gateway")
     mocked.post(url, json=envelope({"download_url": "https://files.example/u/x.jpg"}))
 
-    assert client.upload_media("x.jpg", b"bytes", "image/jpeg") == "https://files.example/u/x.jpg"
+    assert wavespeed_client.upload_media("x.jpg", b"bytes", "image/jpeg") == "https://files.example/u/x.jpg"
     assert len(mocked.calls) == 2
 
 
-def test_upload_media_without_download_url_is_malformed(client, mocked):
+def test_upload_media_without_download_url_is_malformed(wavespeed_client, mocked):
     mocked.post(f"{BASE}/api/v3/media/upload/binary", json=envelope({"type": "image"}))
 
     with pytest.raises(MalformedResponse):
-        client.upload_media("x.jpg", b"bytes", "image/jpeg")
+        wavespeed_client.upload_media("x.jpg", b"bytes", "image/jpeg")
 
 
-def test_upload_media_too_large_is_a_bad_request(client, mocked):
+def test_upload_media_too_large_is_a_bad_request(wavespeed_client, mocked):
     mocked.post(f"{BASE}/api/v3/media/upload/binary", status=400, json={"code": 400, "message": "file too large"})
 
     with pytest.raises(BadRequest, match="file too large"):
-        client.upload_media("x.jpg", b"bytes", "image/jpeg")
+        wavespeed_client.upload_media("x.jpg", b"bytes", "image/jpeg")
     assert len(mocked.calls) == 1
 
 
@@ -470,59 +470,59 @@ BATCH_DELETE_URL = f"{BASE}/api/v3/predictions/delete"
 ONE_DELETE_URL = f"{BASE}/api/v3/predictions/p1"
 
 
-def test_delete_uses_the_api_references_batch_form(client, mocked):
+def test_delete_uses_the_api_references_batch_form(wavespeed_client, mocked):
     """Issue 13, problem 4: `POST /api/v3/predictions/delete {"ids": [...]}` answered with deleted_count."""
     mocked.post(BATCH_DELETE_URL, json=envelope({"deleted_count": 1}))
 
-    client.delete_prediction("p1")
+    wavespeed_client.delete_prediction("p1")
 
     assert json.loads(mocked.calls[0].request.body) == {"ids": ["p1"]}
     assert len(mocked.calls) == 1
 
 
 @pytest.mark.parametrize("status", [404, 405])
-def test_delete_falls_back_to_the_per_id_form_and_remembers(client, mocked, status):
+def test_delete_falls_back_to_the_per_id_form_and_remembers(wavespeed_client, mocked, status):
     mocked.post(BATCH_DELETE_URL, status=status, json={"code": status, "message": "no such route"})
     mocked.delete(ONE_DELETE_URL, json=envelope({"status": "deleted"}))
 
-    client.delete_prediction("p1")
-    client.delete_prediction("p1")
+    wavespeed_client.delete_prediction("p1")
+    wavespeed_client.delete_prediction("p1")
 
     assert [call.request.method for call in mocked.calls] == ["POST", "DELETE", "DELETE"]
 
 
-def test_a_delete_of_an_unknown_prediction_is_not_taken_as_deleted(client, mocked):
+def test_a_delete_of_an_unknown_prediction_is_not_taken_as_deleted(wavespeed_client, mocked):
     """A task WaveSpeed does not find may still run and charge: the caller must hear so."""
     mocked.post(BATCH_DELETE_URL, json=envelope({"deleted_count": 0}))
 
     with pytest.raises(NotFound):
-        client.delete_prediction("p1")
+        wavespeed_client.delete_prediction("p1")
 
 
-def test_a_per_id_delete_answered_404_is_not_taken_as_deleted(client, mocked):
-    client.delete_by_ids = False
+def test_a_per_id_delete_answered_404_is_not_taken_as_deleted(wavespeed_client, mocked):
+    wavespeed_client.delete_by_ids = False
     mocked.delete(ONE_DELETE_URL, status=404, json={"code": 404, "message": "not found"})
 
     with pytest.raises(NotFound):
-        client.delete_prediction("p1")
+        wavespeed_client.delete_prediction("p1")
     assert len(mocked.calls) == 1
 
 
 @pytest.mark.parametrize("status,error", [(400, BadRequest), (403, Forbidden)])
-def test_a_refused_delete_raises_at_once(client, mocked, status, error):
+def test_a_refused_delete_raises_at_once(wavespeed_client, mocked, status, error):
     mocked.post(BATCH_DELETE_URL, status=status, json={"code": status, "message": "not allowed"})
 
     with pytest.raises(error):
-        client.delete_prediction("p1")
+        wavespeed_client.delete_prediction("p1")
     assert len(mocked.calls) == 1
 
 
-def test_delete_retries_5xx_a_bounded_number_of_times(client, mocked):
+def test_delete_retries_5xx_a_bounded_number_of_times(wavespeed_client, mocked):
     mocked.post(BATCH_DELETE_URL, status=500, json={"code": 500, "message": "oops"})
 
     with pytest.raises(ServerError):
-        client.delete_prediction("p1")
-    assert len(mocked.calls) == client.retries + 1
+        wavespeed_client.delete_prediction("p1")
+    assert len(mocked.calls) == wavespeed_client.retries + 1
 
 
 # --- price ----------------------------------------------------------------------------------------
@@ -531,11 +531,11 @@ PRICE_URL = f"{BASE}/api/v3/model/price"
 PRICING_URL = f"{BASE}/api/v3/model/pricing"
 
 
-def test_price_reads_price_and_discounted_price(client, mocked):
+def test_price_reads_price_and_discounted_price(wavespeed_client, mocked):
     """Issue 13, problem 5: what is charged is the discounted price when WaveSpeed gives one."""
     mocked.post(PRICE_URL, json=envelope({"price": 0.05, "discounted_price": "0.0375"}))
 
-    quote = client.price(PARAMS)
+    quote = wavespeed_client.price(PARAMS)
 
     assert (quote.price, quote.charged, quote.endpoint) == (Decimal("0.05"), Decimal("0.0375"), "price")
     body = json.loads(mocked.calls[0].request.body)
@@ -543,10 +543,10 @@ def test_price_reads_price_and_discounted_price(client, mocked):
     assert "seed" not in body["inputs"] and body["inputs"]["num_images"] == 2
 
 
-def test_price_without_a_discount_charges_the_price(client, mocked):
+def test_price_without_a_discount_charges_the_price(wavespeed_client, mocked):
     mocked.post(PRICE_URL, json={"price": "0.025"})  # bare, as the CLI reads it
 
-    assert client.price(PARAMS).charged == Decimal("0.025")
+    assert wavespeed_client.price(PARAMS).charged == Decimal("0.025")
 
 
 @pytest.mark.parametrize(
@@ -558,28 +558,28 @@ def test_price_without_a_discount_charges_the_price(client, mocked):
     ],
     ids=["404", "no-number", "5xx"],
 )
-def test_price_falls_back_to_the_pricing_endpoint(client, mocked, first):
+def test_price_falls_back_to_the_pricing_endpoint(wavespeed_client, mocked, first):
     mocked.post(PRICE_URL, **first)
     mocked.post(PRICING_URL, json=envelope({"unit_price": 0.025}))
 
-    quote = client.price(PARAMS)
+    quote = wavespeed_client.price(PARAMS)
 
     assert (quote.charged, quote.endpoint) == (Decimal("0.050"), "pricing")  # 2 images
 
 
-def test_price_unknown_at_both_endpoints_raises_never_zero(client, mocked):
+def test_price_unknown_at_both_endpoints_raises_never_zero(wavespeed_client, mocked):
     mocked.post(PRICE_URL, status=404, json={"code": 404, "message": "no"})
     mocked.post(PRICING_URL, json=envelope({"unit_price": -1}))
 
     with pytest.raises(MalformedResponse):
-        client.price(PARAMS)
+        wavespeed_client.price(PARAMS)
 
 
-def test_price_with_a_refused_key_does_not_try_the_other_endpoint(client, mocked):
+def test_price_with_a_refused_key_does_not_try_the_other_endpoint(wavespeed_client, mocked):
     mocked.post(PRICE_URL, status=401, json={"code": 401, "message": "bad key"})
 
     with pytest.raises(Unauthorized):
-        client.price(PARAMS)
+        wavespeed_client.price(PARAMS)
     assert len(mocked.calls) == 1
 
 
@@ -588,7 +588,7 @@ def test_price_with_a_refused_key_does_not_try_the_other_endpoint(client, mocked
 HISTORY_URL = f"{BASE}/api/v3/predictions"
 
 
-def test_history_reads_model_status_and_every_time_shape(client, mocked):
+def test_history_reads_model_status_and_every_time_shape(wavespeed_client, mocked):
     """Issue 13, problem 7: nanoseconds, naive (UTC) and unreadable timestamps never raise; other models show."""
     items = [
         {"id": "a", "model": "wavespeed-ai/flux-redux-dev", "status": "completed", "created_at": "2025-05-20T12:34:56.123456789Z"},
@@ -598,7 +598,7 @@ def test_history_reads_model_status_and_every_time_shape(client, mocked):
     ]
     mocked.post(HISTORY_URL, json=envelope({"page": 1, "total": 4, "items": items}))
 
-    listed = client.history()
+    listed = wavespeed_client.history()
 
     utc = datetime.timezone.utc
     assert [(item.id, item.model, item.status) for item in listed] == [
@@ -616,132 +616,132 @@ def test_history_reads_model_status_and_every_time_shape(client, mocked):
     assert json.loads(mocked.calls[0].request.body) == {"page": 1, "page_size": 100, "model": "wavespeed-ai/flux-redux-dev"}
 
 
-def test_history_without_items_is_malformed(client, mocked):
+def test_history_without_items_is_malformed(wavespeed_client, mocked):
     mocked.post(HISTORY_URL, json=envelope({"page": 1}))
 
     with pytest.raises(MalformedResponse):
-        client.history()
+        wavespeed_client.history()
 
 
-def test_balance(client, mocked):
+def test_balance(wavespeed_client, mocked):
     mocked.get(f"{BASE}/api/v3/balance", json=envelope({"balance": 12.5}))
 
-    assert client.balance() == 12.5
+    assert wavespeed_client.balance() == 12.5
     assert mocked.calls[0].request.headers["Authorization"] == f"Bearer {KEY}"
 
 
-def test_balance_without_a_number_is_malformed(client, mocked):
+def test_balance_without_a_number_is_malformed(wavespeed_client, mocked):
     mocked.get(f"{BASE}/api/v3/balance", json=envelope({"currency": "USD"}))
 
     with pytest.raises(MalformedResponse):
-        client.balance()
+        wavespeed_client.balance()
 
 
-def test_balance_with_an_unfunded_key_is_unauthorized(client, mocked):
+def test_balance_with_an_unfunded_key_is_unauthorized(wavespeed_client, mocked):
     mocked.get(f"{BASE}/api/v3/balance", status=401, json={"message": "top up first", "error_code": 401})
 
     with pytest.raises(Unauthorized, match="top up first"):
-        client.balance()
+        wavespeed_client.balance()
 
 
-def test_webhook_secret(client, mocked):
+def test_webhook_secret(wavespeed_client, mocked):
     mocked.get(f"{BASE}/api/v3/webhook/secret", json=envelope({"secret": "whsec_abc123"}))
 
-    assert client.webhook_secret() == "whsec_abc123"
+    assert wavespeed_client.webhook_secret() == "whsec_abc123"
 
 
-def test_webhook_secret_missing_is_malformed(client, mocked):
+def test_webhook_secret_missing_is_malformed(wavespeed_client, mocked):
     mocked.get(f"{BASE}/api/v3/webhook/secret", json=envelope({}))
 
     with pytest.raises(MalformedResponse):
-        client.webhook_secret()
+        wavespeed_client.webhook_secret()
 
 
 # --- downloads ------------------------------------------------------------------------------------
 
 
-def test_download_from_wavespeed_itself_sends_the_key(client, mocked):
+def test_download_from_wavespeed_itself_sends_the_key(wavespeed_client, mocked):
     url = f"{BASE}/outputs/p1/0.png"
     mocked.get(url, body=b"png-bytes")
 
-    assert client.download(url) == b"png-bytes"
+    assert wavespeed_client.download(url) == b"png-bytes"
     assert mocked.calls[0].request.headers["Authorization"] == f"Bearer {KEY}"
 
 
-def test_download_from_a_foreign_cdn_never_sends_the_key(client, mocked):
+def test_download_from_a_foreign_cdn_never_sends_the_key(wavespeed_client, mocked):
     url = "https://cdn.elsewhere.example/outputs/p1/0.png"
     mocked.get(url, body=b"png-bytes")
 
-    assert client.download(url) == b"png-bytes"
+    assert wavespeed_client.download(url) == b"png-bytes"
     assert "Authorization" not in mocked.calls[0].request.headers
 
 
-def test_download_from_a_lookalike_host_never_sends_the_key(client, mocked):
+def test_download_from_a_lookalike_host_never_sends_the_key(wavespeed_client, mocked):
     url = "https://api.wavespeed.test.evil.example/o.png"
     mocked.get(url, body=b"x")
 
-    client.download(url)
+    wavespeed_client.download(url)
     assert "Authorization" not in mocked.calls[0].request.headers
 
 
-def test_download_redirected_to_a_cdn_drops_the_key(client, mocked):
+def test_download_redirected_to_a_cdn_drops_the_key(wavespeed_client, mocked):
     mocked.get(f"{BASE}/o/0.png", status=302, headers={"Location": "https://cdn.elsewhere.example/0.png"})
     mocked.get("https://cdn.elsewhere.example/0.png", body=b"png-bytes")
 
-    assert client.download(f"{BASE}/o/0.png") == b"png-bytes"
+    assert wavespeed_client.download(f"{BASE}/o/0.png") == b"png-bytes"
     assert [call.request.url for call in mocked.calls][-1] == "https://cdn.elsewhere.example/0.png"
     assert "Authorization" not in mocked.calls[-1].request.headers
 
 
-def test_download_over_the_size_cap_is_refused_without_retrying(client, mocked, monkeypatch):
+def test_download_over_the_size_cap_is_refused_without_retrying(wavespeed_client, mocked, monkeypatch):
     monkeypatch.setattr(wavespeed_client_module, "MAX_DOWNLOAD_BYTES", 1000)
     url = "https://cdn.example/huge.png"
     mocked.get(url, body=b"x" * 1001)
 
     with pytest.raises(BadRequest, match="download limit"):
-        client.download(url)
+        wavespeed_client.download(url)
     assert len(mocked.calls) == 1
 
 
-def test_download_at_the_size_cap_is_accepted(client, mocked, monkeypatch):
+def test_download_at_the_size_cap_is_accepted(wavespeed_client, mocked, monkeypatch):
     monkeypatch.setattr(wavespeed_client_module, "MAX_DOWNLOAD_BYTES", 1000)
     mocked.get("https://cdn.example/ok.png", body=b"x" * 1000)
 
-    assert len(client.download("https://cdn.example/ok.png")) == 1000
+    assert len(wavespeed_client.download("https://cdn.example/ok.png")) == 1000
 
 
-def test_download_retries_errors_then_succeeds(client, mocked):
+def test_download_retries_errors_then_succeeds(wavespeed_client, mocked):
     url = "https://cdn.example/o.png"
     mocked.get(url, status=503, body="busy")
     mocked.get(url, body=requests.ConnectionError("reset"))
     mocked.get(url, status=404, body="not yet")
     mocked.get(url, body=b"finally")
 
-    assert client.download(url) == b"finally"
+    assert wavespeed_client.download(url) == b"finally"
     assert len(mocked.calls) == 4
 
 
-def test_download_gives_up_after_the_retries(client, mocked):
+def test_download_gives_up_after_the_retries(wavespeed_client, mocked):
     url = "https://cdn.example/o.png"
     mocked.get(url, status=500, body="broken")
 
     with pytest.raises(ServerError):
-        client.download(url)
+        wavespeed_client.download(url)
     assert len(mocked.calls) == 4
 
 
 # --- secrets --------------------------------------------------------------------------------------
 
 
-def test_the_key_never_appears_in_errors_or_logs(client, mocked, caplog):
+def test_the_key_never_appears_in_errors_or_logs(wavespeed_client, mocked, caplog):
     caplog.set_level(logging.DEBUG, logger="wavespeed_api.client")
     mocked.get(RESULT_URL, status=503, json={"code": 503, "message": "unavailable"})
     mocked.post(SUBMIT_URL, body=requests.ReadTimeout("timed out"))
 
     with pytest.raises(ServerError) as poll_error:
-        client.get_result("p1")
+        wavespeed_client.get_result("p1")
     with pytest.raises(AmbiguousSubmit) as submit_error:
-        client.submit("https://files.example/s.jpg", PARAMS)
+        wavespeed_client.submit("https://files.example/s.jpg", PARAMS)
 
     assert "retrying" in caplog.text  # the retries were logged ...
     assert KEY not in caplog.text  # ... without the key
