@@ -64,16 +64,6 @@ def outsider():
     return Client()
 
 
-@pytest.fixture
-def alice(member):  # old name, while the test files move to `member`
-    return member
-
-
-@pytest.fixture
-def bob(colleague):  # old name, while the test files move to `colleague`
-    return colleague
-
-
 @pytest.fixture(autouse=True)
 def fresh_cache(settings):
     """Throttle counts and other cached state do not leak from one test into the next: each test gets
@@ -82,11 +72,6 @@ def fresh_cache(settings):
     if isinstance(caches["default"], LocMemCache):
         caches["default"].clear()
     yield
-
-
-@pytest.fixture
-def alice_token(member_token):  # old name, while the test files move to `member_token`
-    return member_token
 
 
 @pytest.fixture
