@@ -101,8 +101,9 @@ class BoardItem(models.Model):
     """One source or one output on a board (exactly one of the two)."""
 
     board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="items")
-    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    output = models.ForeignKey(Output, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # Named so the library can filter sources by board without importing this app.
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.CASCADE, related_name="board_items")
+    output = models.ForeignKey(Output, null=True, blank=True, on_delete=models.CASCADE, related_name="board_items")
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     added_at = models.DateTimeField(default=timezone.now)
 

@@ -15,7 +15,8 @@ from pydantic import ConfigDict, Field
 from team.api import DetailOut, ErrorsOut, requires
 
 from .models import PUBLIC_TO_INTERNAL, Source, Status, Variation
-from .params import VariationParams
+from .params import SourceChanges, VariationParams
+from .search import LibraryFilters, find_sources
 from .services import jobs, sources
 
 
@@ -36,6 +37,7 @@ def media_url_resolvers(url_name):
 
 class SourceOut(Schema):
     id: UUID
+    title: str
     url: str
     thumbnail_url: str
     width: int
@@ -127,15 +129,35 @@ def job_rows():
 def upload_source(request, image: UploadedFile = File(...)):
     """Upload a source image (multipart field `image`). Identical bytes give the existing source (200)."""
     try:
-        source, created = sources.store_source(sources.read_upload(image), user=request.user)
+        source, created = sources.store_source(sources.read_upload(image), user=request.user, filename=image.name)
     except sources.UploadRejected as exc:
         return Reply(400, {"errors": {"image": [str(exc)]}})
     return Reply(201 if created else 200, source)
 
 
+@router.get("/sources", response=list[SourceOut], tags=["sources"], auth=requires("browse"))
+@paginate(Pages, page_size=20)
+def list_sources(request, filters: Query[LibraryFilters]):
+    """Sources, newest first unless `sort` says otherwise; the library's filters, `q` searching titles and seeds."""
+    return find_sources(filters)
+
+
 @router.get("/sources/{source_id}", response={200: SourceOut, 404: DetailOut}, tags=["sources"], auth=requires("browse"))
 def get_source(request, source_id: UUID):
     return get_object_or_404(Source, pk=source_id)
+
+
+@router.patch(
+    "/sources/{source_id}",
+    response={200: SourceOut, 400: ErrorsOut, 403: DetailOut, 404: DetailOut},
+    tags=["sources"],
+    auth=requires("curate"),
+)
+def update_source(request, source_id: UUID, changes: SourceChanges):
+    """Rename a source (`title`, 1..200 characters). Members and admins may rename any source, as any board."""
+    source = get_object_or_404(Source, pk=source_id)
+    sources.rename_source(source, changes.title)
+    return source
 
 
 @router.post(

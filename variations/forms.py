@@ -5,7 +5,8 @@ from typing import get_args
 from django import forms
 from django.contrib.auth import get_user_model
 
-from .params import DEFAULTS, PRESETS, SIDE_MAX, SIDE_MIN, VariationParams, size_presets, validate
+from .params import DEFAULTS, PRESETS, SIDE_MAX, SIDE_MIN, VariationParams, default_size, size_presets, validate
+from .search import QUERY_MAX
 
 PARAMETER_NAMES = list(DEFAULTS)
 
@@ -27,7 +28,7 @@ class VariationForm:
 
     def __init__(self, source, values=None, errors=None):
         self.source = source
-        self.values = {**DEFAULTS, **(values or {})}
+        self.values = {**DEFAULTS, "size": default_size(source.width, source.height), **(values or {})}
         if self.values["seed"] is None:
             self.values["seed"] = ""
         self.errors = errors or {}
@@ -108,6 +109,12 @@ STATUS_CHOICES = [("", "Any status")] + [(s, s.capitalize()) for s in ("queued",
 class JobFilterForm(forms.Form):
     """The filters of the job history; every field optional, each error shown next to its field."""
 
+    q = forms.CharField(
+        required=False,
+        max_length=QUERY_MAX,
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Title or seed"}),
+    )
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
     person = forms.ModelChoiceField(
         queryset=get_user_model().objects.order_by("username"),

@@ -6,10 +6,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import Count, F, Prefetch
+from django.db.models import Count, F, OuterRef, Prefetch, Subquery
 from django.utils import timezone
+from django.utils.text import slugify
 
 from team.models import allows, may_delete_work_of
+
+from .params import TITLE_MAX
 
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
@@ -36,6 +39,8 @@ class Source(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     sha256 = models.CharField(max_length=64, unique=True)
+    # The uploaded file's name without its extension, or what a derived source came from; editable.
+    title = models.CharField(max_length=TITLE_MAX)
     image = models.FileField(upload_to=source_path, max_length=255)
     thumbnail = models.FileField(upload_to=source_thumbnail_path, max_length=255)
     width = models.PositiveIntegerField()
@@ -56,7 +61,7 @@ class Source(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self):
-        return f"{self.sha256[:12]} {self.width}×{self.height} {self.format}"
+        return self.title
 
     @property
     def extension(self):
@@ -67,8 +72,17 @@ class Source(models.Model):
         return CONTENT_TYPES.get(self.format, "application/octet-stream")
 
     @property
+    def slug(self):
+        """The title as a safe file name part: ASCII letters, digits and dashes (accents dropped), never empty."""
+        return slugify(self.title)[:80].strip("-") or f"source-{self.sha256[:12]}"
+
+    @property
     def download_name(self):
-        return f"source-{self.sha256[:12]}.{self.extension}"
+        return f"{self.slug}.{self.extension}"
+
+    @property
+    def archive_name(self):
+        return f"{self.slug}-variations.zip"
 
     def deletable_by(self, user):
         """Only when every job on it is theirs too, so deleting it never takes away a colleague's results."""
@@ -144,12 +158,28 @@ class ErrorCode(models.TextChoices):
     BUDGET_REACHED = "budget_reached", "Not sent: the monthly WaveSpeed budget is reached"
 
 
+# The request parameters of a job, as stored and as sent to WaveSpeed.
+PARAMETER_FIELDS = (
+    "size", "num_inference_steps", "seed", "guidance_scale", "num_images", "enable_safety_checker", "output_format",
+)
+
+
 class VariationQuerySet(models.QuerySet):
     def with_outputs(self):
         """Jobs with their people and outputs (and how often each output was varied): a fixed number of queries."""
         # Explicit order: Meta.ordering does not apply to a query with an aggregate (GROUP BY).
         outputs = Output.objects.annotate(derived_count=Count("derived_sources")).order_by("index")
-        return self.select_related("owner", "source").prefetch_related(Prefetch("outputs", queryset=outputs))
+        return self.with_retries().select_related("owner", "source").prefetch_related(Prefetch("outputs", queryset=outputs))
+
+    def with_retries(self):
+        """Jobs with `retried_as_id`: the first later run of exactly their parameters (seed included), or None.
+
+        For a failed or cancelled job that run is its retry, so the pages link to it instead of offering
+        Retry again. A column of the same query: no query more per job.
+        """
+        same_parameters = {name: OuterRef(name) for name in PARAMETER_FIELDS}
+        retries = Variation.objects.filter(rerun_of=OuterRef("pk"), **same_parameters).order_by("created_at")
+        return self.annotate(retried_as_id=Subquery(retries.values("pk")[:1]))
 
 
 class Variation(models.Model):
@@ -195,7 +225,12 @@ class Variation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # A source's latest job (library filters and sorts) and a search by seed, without a scan.
+            models.Index(fields=["source", "created_at"]),
+            models.Index(fields=["seed"]),
+        ]
 
     def __str__(self):
         return f"{self.id} {self.status}"
@@ -217,15 +252,7 @@ class Variation(models.Model):
 
     def params(self):
         """The parameters as WaveSpeed takes them (without the image URL)."""
-        return {
-            "size": self.size,
-            "num_inference_steps": self.num_inference_steps,
-            "seed": self.seed,
-            "guidance_scale": self.guidance_scale,
-            "num_images": self.num_images,
-            "enable_safety_checker": self.enable_safety_checker,
-            "output_format": self.output_format,
-        }
+        return {name: getattr(self, name) for name in PARAMETER_FIELDS}
 
     def move_to(self, status, **fields):
         """Change status if the job is still where this instance last saw it.

@@ -1,4 +1,5 @@
-"""The FLUX.1 Redux [dev] parameters, validated in this one place for the JSON API and the pages alike."""
+"""What people send about jobs and sources, validated in this one place for the JSON API and the pages alike:
+the FLUX.1 Redux [dev] parameters and a source's title (the library's filters are in variations.search)."""
 
 import re
 import secrets
@@ -7,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SIDE_MIN, SIDE_MAX = 256, 1536
+TITLE_MAX = 200
 SEED_MAX = 2_147_483_647
 SIZE_PATTERN = re.compile(r"^([0-9]{3,4})\*([0-9]{3,4})$")
 
@@ -20,11 +22,14 @@ DEFAULTS = {
     "output_format": "jpeg",
 }
 
-# One-click starting points on the pages: guidance is WaveSpeed's "variation strength".
+# One-click starting points on the pages. For FLUX Redux the guidance scale is how closely the image
+# follows its conditioning, which is the source image: higher stays closer, lower varies more. Both
+# stay within 1.5..8, where FLUX dev still looks natural.
 PRESETS = {
-    "subtle": {"guidance_scale": 2.0, "num_inference_steps": 28},
-    "strong": {"guidance_scale": 7.0, "num_inference_steps": 36},
+    "subtle": {"guidance_scale": 6.0, "num_inference_steps": 28},
+    "strong": {"guidance_scale": 2.0, "num_inference_steps": 28},
 }
+MEGAPIXEL = 1024 * 1024
 
 
 class VariationParams(BaseModel):
@@ -35,7 +40,9 @@ class VariationParams(BaseModel):
     size: str = Field(DEFAULTS["size"], description="Output size as W*H, each side 256..1536", examples=["1024*1024"])
     num_inference_steps: int = Field(DEFAULTS["num_inference_steps"], ge=1, le=50)
     seed: int | None = Field(None, ge=-1, le=SEED_MAX, description="-1 or null: the app draws one and records it")
-    guidance_scale: float = Field(DEFAULTS["guidance_scale"], ge=1, le=20, description="Variation strength")
+    guidance_scale: float = Field(
+        DEFAULTS["guidance_scale"], ge=1, le=20, description="Closeness to the source: higher stays closer, lower varies more"
+    )
     num_images: int = Field(DEFAULTS["num_images"], ge=1, le=4)
     enable_safety_checker: bool = DEFAULTS["enable_safety_checker"]
     output_format: Literal["jpeg", "png"] = DEFAULTS["output_format"]
@@ -57,6 +64,14 @@ class VariationParams(BaseModel):
         if values["seed"] is None or values["seed"] == -1:
             values["seed"] = secrets.randbelow(SEED_MAX + 1)
         return values
+
+
+class SourceChanges(BaseModel):
+    """A source's editable fields: its title, 1 to 200 characters once surrounding spaces are trimmed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
 
 
 def errors_by_field(error_list):
@@ -94,3 +109,16 @@ def size_presets(width, height):
     if not presets:
         presets.append((SIDE_MAX, SIDE_MIN))
     return [f"{long}*{short}" if width >= height else f"{short}*{long}" for long, short in presets]
+
+
+def default_size(width, height):
+    """The size a new job on this source starts with: its aspect ratio at about one megapixel.
+
+    One of size_presets (so it is one of the form's chips), the one whose area is nearest a megapixel.
+    """
+    return min(size_presets(width, height), key=lambda size: abs(_area(size) - MEGAPIXEL))
+
+
+def _area(size):
+    width, height = map(int, size.split("*"))
+    return width * height

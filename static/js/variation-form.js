@@ -1,5 +1,5 @@
 // The new-variation form: one-click presets, sizes that keep the source's aspect ratio, and a slider beside
-// the strength field. The server validates everything again; this only fills fields in.
+// the guidance ("closeness to the source") field. The server validates everything again; this only fills fields in.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -177,7 +177,7 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     expect(page.get_by_role("heading", name="New variation")).to_be_visible()
     page.wait_for_load_state("load")  # the form's deferred script has attached its handlers
     page.get_by_role("button", name="Subtle").click()
-    expect(page.get_by_label("Variation strength", exact=False).last).to_have_value("2")
+    expect(page.get_by_label("Closeness to the source", exact=False).last).to_have_value("6")
     page.locator("label[for=id_num_images_2]").click()
     size_choice = page.locator("[data-size]").first
     chosen_size = size_choice.get_attribute("data-size")
@@ -192,7 +192,7 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     expect(first.locator(".tile img")).to_have_count(2)
     assert page.evaluate("window.__sameDocument") is True
     expect(first.locator(".chip", has_text="Size")).to_contain_text(chosen_size.replace("*", " × "))
-    expect(first.locator(".chip", has_text="Strength")).to_contain_text("2")
+    expect(first.locator(".chip", has_text="Guidance")).to_contain_text("6")
     original_seed = seed_of(first)
 
     # Re-run with the same seed: a second job with the same seed and the same images.

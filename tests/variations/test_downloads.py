@@ -16,7 +16,7 @@ def download(client, source):
     response = client.get(f"/sources/{source.pk}/download.zip")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
-    assert response["Content-Disposition"] == f'attachment; filename="fluxsite-{source.sha256[:12]}.zip"'
+    assert response["Content-Disposition"] == f'attachment; filename="{source.archive_name}"'
     return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
 
 

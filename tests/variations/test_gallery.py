@@ -27,7 +27,7 @@ def test_the_gallery_shows_the_source_beside_its_jobs_newest_first_with_chips(si
     html = page.content.decode()
     assert f"/media/sources/{source.pk}/thumbnail" in html
     assert html.index(f'id="job-{newer.pk}"') < html.index(f'id="job-{older.pk}"')
-    for chip in ("768 × 512", "Seed</span> 111", "Strength</span> 2", "Steps</span> 28", "Outputs</span> 2", "Safety</span> on", "JPEG"):
+    for chip in ("768 × 512", "Seed</span> 111", "Guidance</span> 2", "Steps</span> 28", "Outputs</span> 2", "Safety</span> on", "JPEG"):
         assert chip in html
     assert "WaveSpeed failed the prediction" in html
     assert html.count('class="tile"') == 2
@@ -50,10 +50,10 @@ def test_gallery_query_count_does_not_grow_with_jobs_and_outputs(signed_in, memb
 def test_the_form_shows_documented_defaults_ranges_presets_and_sizes_keeping_the_aspect(signed_in, member):
     source = make_source(member, size=(900, 600))
     html = signed_in.get(f"/sources/{source.pk}/").content.decode()
-    assert 'name="size" value="1024*1024"' in html
+    assert 'name="size" value="1280*848"' in html  # the source's 3:2 at about a megapixel
     assert re.search(r'id="id_num_inference_steps" name="num_inference_steps" value="28" min="1" max="50"', html)
     assert re.search(r'id="id_guidance_scale" name="guidance_scale" value="3.5" min="1" max="20"', html)
-    assert "Variation strength" in html
+    assert "Closeness to the source" in html
     assert 'data-preset="subtle"' in html and 'data-preset="strong"' in html
     for size in size_presets(900, 600):
         assert f'data-size="{size}"' in html

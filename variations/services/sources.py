@@ -1,6 +1,7 @@
 """Sources: uploads within the limits, identical bytes kept once, derived sources, deletes with their files."""
 
 import hashlib
+from pathlib import PurePath
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -8,6 +9,9 @@ from django.db import IntegrityError, transaction
 
 from .. import images, metadata
 from ..models import ACTIVE_STATUSES, Output, Source
+from ..params import TITLE_MAX
+
+UNTITLED = "Untitled"
 
 
 class UploadRejected(ValueError):
@@ -33,8 +37,21 @@ def read_upload(uploaded_file):
     return data
 
 
-def store_source(data, user=None, derived_from=None):
+def title_from_filename(filename):
+    """A new source's title: the uploaded file's name without its folder and extension."""
+    stem = PurePath(filename or "").stem.strip()
+    return stem[:TITLE_MAX] or UNTITLED
+
+
+def derived_title(output):
+    """What a source made from an output is called, e.g. "Variation 2 of Beach"."""
+    return f"Variation {output.index + 1} of {output.variation.source.title}"[:TITLE_MAX]
+
+
+def store_source(data, user=None, derived_from=None, filename=""):
     """Keep an image as a Source. Identical bytes give the existing source: returns (source, created).
+
+    The title comes from what it was derived from, else from the uploaded file's name.
 
     Files are written before the row, so a row never points at a missing file; a failure in
     between leaves at most an orphan file, never a half-made source.
@@ -53,6 +70,7 @@ def store_source(data, user=None, derived_from=None):
         raise UploadRejected(str(exc)) from None
     source = Source(
         sha256=sha256,
+        title=derived_title(derived_from) if derived_from else title_from_filename(filename),
         width=info.width,
         height=info.height,
         format=info.format,
@@ -77,6 +95,12 @@ def vary_output(output: Output, user):
         data = fh.read()
     source, _ = store_source(data, user=user, derived_from=output)
     return source
+
+
+def rename_source(source, title):
+    """Give a source a new title (already validated). Only that column is written."""
+    source.title = title
+    source.save(update_fields=["title"])
 
 
 def delete_files_on_commit(fields):

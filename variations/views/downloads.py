@@ -20,5 +20,4 @@ def gallery_zip(request, source_id):
     zipped = tempfile.TemporaryFile()
     archive.write_gallery_archive(source, zipped)
     zipped.seek(0)
-    name = f"fluxsite-{source.sha256[:12]}.zip"
-    return FileResponse(zipped, as_attachment=True, filename=name, content_type="application/zip")
+    return FileResponse(zipped, as_attachment=True, filename=source.archive_name, content_type="application/zip")

@@ -13,6 +13,7 @@ from team.access import browse_required, run_required, safe_next, wants_json
 
 from ..forms import VariationForm
 from ..models import Output, Source, Variation
+from ..params import PRESETS
 from ..services import jobs, sources
 
 JOBS_PER_PAGE = 10
@@ -48,7 +49,7 @@ def _source(source_id):
 @require_GET
 def gallery(request, source_id):
     source = _source(source_id)
-    form = VariationForm(source)
+    form = VariationForm(source, jobs.remembered_choices(request.user))
     if "edit" in request.GET:  # "Edit & run": the form prefilled with that job's parameters
         try:
             job_id = uuid.UUID(request.GET["edit"])
@@ -89,9 +90,20 @@ def output_detail(request, output_id):
 @run_required
 @require_POST
 def vary_output(request, output_id):
-    """"Vary this": the output becomes a source of its own, linked to where it came from."""
+    """"Vary this…": the output becomes a source of its own, linked to where it came from.
+
+    With `preset` (subtle or strong), one-click Vary: a job with that preset starts on the new source too.
+    """
     output = get_object_or_404(Output.objects.select_related("variation__source"), pk=output_id)
+    preset = request.POST.get("preset")
+    if preset and preset not in PRESETS:
+        messages.error(request, "Choose the subtle or the strong preset.")
+        return redirect(safe_next(request, gallery_url(output.variation.source)))
     try:
+        if preset:
+            job = jobs.vary_with_preset(output, preset, request.user)
+            messages.success(request, f"Varying ({preset}): the output is now a source of its own, and its job is queued.")
+            return redirect(gallery_url(job.source, job))
         source = sources.vary_output(output, request.user)
     except FileNotFoundError:
         messages.error(request, "This output's file is missing from storage; it cannot be varied.")

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from team.access import browse_required, run_required, safe_next
 
+from .. import search
 from ..forms import JobFilterForm
 from ..models import ACTIVE_STATUSES, PUBLIC_TO_INTERNAL, Variation
 from ..services import jobs as job_services
@@ -26,6 +27,8 @@ def filtered_jobs(form):
     jobs = Variation.objects.with_outputs().order_by("-created_at")
     form.is_valid()
     chosen = getattr(form, "cleaned_data", {})
+    if chosen.get("q"):
+        jobs = jobs.filter(search.jobs_matching_text(chosen["q"]))
     if chosen.get("status"):
         jobs = jobs.filter(status__in=PUBLIC_TO_INTERNAL[chosen["status"]])
     if chosen.get("person"):
@@ -111,9 +114,12 @@ def cancel(request, job_id):
 @require_POST
 def retry(request, job_id):
     job = get_object_or_404(Variation.objects.select_related("source"), pk=job_id)
-    new_job = job_services.retry(job, request.user)
+    new_job, created = job_services.retry(job, request.user)
     if new_job is None:
         messages.error(request, f"Only failed or cancelled jobs can be retried; this one is {job.public_status}.")
         return redirect(safe_next(request, gallery_url(job.source, job)))
-    messages.success(request, "Queued again with exactly the same parameters.")
+    if created:
+        messages.success(request, "Queued again with exactly the same parameters.")
+    else:
+        messages.info(request, "This job was already retried: here is its retry.")
     return redirect(safe_next(request, gallery_url(job.source, new_job)))

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from team.access import browse_required, run_required, wants_json
 
+from .. import search
 from ..models import ACTIVE_STATUSES, Output, Source, Variation
 from ..services import sources
 
@@ -73,13 +74,18 @@ def attach_latest_outputs(sources):
 @browse_required
 @require_GET
 def library(request):
-    page = Paginator(library_sources(), SOURCES_PER_PAGE).get_page(request.GET.get("page"))
+    """The library, narrowed by the filters in the query string (`/?q=beach&starred=1`); see variations.search."""
+    filters, errors = search.read_filters(request.GET)
+    page = Paginator(search.find_sources(filters, library_sources()), SOURCES_PER_PAGE).get_page(request.GET.get("page"))
     attach_latest_outputs(attach_counts(page.object_list))
     return render(request, "variations/library.html", {
         "nav": "library",
         "page": page,
+        "filters": filters,
+        "filter_errors": errors,
+        "sorts": search.SORTS,
         "max_upload_bytes": settings.FLUXSITE_MAX_UPLOAD_BYTES,
-    })
+    }, status=400 if errors else 200)
 
 
 def _tile_html(request, source):
@@ -104,7 +110,7 @@ def upload(request):
     results = []
     for uploaded in files:
         try:
-            source, created = sources.store_source(sources.read_upload(uploaded), user=request.user)
+            source, created = sources.store_source(sources.read_upload(uploaded), user=request.user, filename=uploaded.name)
         except sources.UploadRejected as exc:
             results.append({"name": uploaded.name, "ok": False, "error": str(exc)})
             continue
