@@ -12,7 +12,7 @@ from django.utils.text import slugify
 
 from team.models import allows, may_delete_work_of
 
-from .params import TITLE_MAX
+from .params import DEFAULTS, TITLE_MAX
 
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
@@ -158,12 +158,6 @@ class ErrorCode(models.TextChoices):
     BUDGET_REACHED = "budget_reached", "Not sent: the monthly WaveSpeed budget is reached"
 
 
-# The request parameters of a job, as stored and as sent to WaveSpeed.
-PARAMETER_FIELDS = (
-    "size", "num_inference_steps", "seed", "guidance_scale", "num_images", "enable_safety_checker", "output_format",
-)
-
-
 class VariationQuerySet(models.QuerySet):
     def with_outputs(self):
         """Jobs with their people and outputs (and how often each output was varied): a fixed number of queries."""
@@ -172,12 +166,9 @@ class VariationQuerySet(models.QuerySet):
         return self.with_retries().select_related("owner", "source").prefetch_related(Prefetch("outputs", queryset=outputs))
 
     def with_retries(self):
-        """Jobs with `retried_as_id`: the first later run of exactly their parameters (seed included), or None.
-
-        For a failed or cancelled job that run is its retry, so the pages link to it instead of offering
-        Retry again. A column of the same query: no query more per job.
-        """
-        same_parameters = {name: OuterRef(name) for name in PARAMETER_FIELDS}
+        """Jobs with `retried_as_id`, the first later run of exactly their parameters (for a failed or cancelled
+        job, its retry, which the pages link to instead of offering Retry again); a column, not a query more."""
+        same_parameters = {name: OuterRef(name) for name in DEFAULTS}
         retries = Variation.objects.filter(rerun_of=OuterRef("pk"), **same_parameters).order_by("created_at")
         return self.annotate(retried_as_id=Subquery(retries.values("pk")[:1]))
 
@@ -227,9 +218,8 @@ class Variation(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status", "created_at"]),
-            # A source's latest job (library filters and sorts) and a search by seed, without a scan.
-            models.Index(fields=["source", "created_at"]),
-            models.Index(fields=["seed"]),
+            models.Index(fields=["source", "created_at"]),  # a source's latest job: library filters and sorts
+            models.Index(fields=["seed"]),  # search by seed
         ]
 
     def __str__(self):
@@ -252,7 +242,7 @@ class Variation(models.Model):
 
     def params(self):
         """The parameters as WaveSpeed takes them (without the image URL)."""
-        return {name: getattr(self, name) for name in PARAMETER_FIELDS}
+        return {name: getattr(self, name) for name in DEFAULTS}
 
     def move_to(self, status, **fields):
         """Change status if the job is still where this instance last saw it.
