@@ -5,6 +5,7 @@ wrong reading costs money (an unreadable prediction is a MalformedResponse).
 """
 
 import logging
+import math
 import re
 import threading
 from dataclasses import dataclass, field
@@ -54,6 +55,23 @@ def parse_time(value):
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+MAX_INFERENCE_MS = 24 * 3600 * 1000  # a day: anything longer is no measurement of an image run
+
+
+def _inference_ms(value):
+    """The inference time as whole milliseconds; None when absent or out of range (1e400 reads as
+    infinity, which no int holds). Text that is no number at all is a ValueError: a malformed answer."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"inference time {value!r} is not a number")
+    number = float(value)
+    if not (math.isfinite(number) and 0 <= number <= MAX_INFERENCE_MS):
+        log.warning("WaveSpeed answered an inference time out of range; ignoring it")
+        return None
+    return int(number)
+
+
 @dataclass
 class Prediction:
     id: str
@@ -80,7 +98,7 @@ class Prediction:
                 outputs=list(data.get("outputs") or []),
                 has_nsfw_contents=[bool(x) for x in (data.get("has_nsfw_contents") or [])],
                 error=str(data.get("error") or ""),
-                inference_ms=int(inference) if inference is not None else None,
+                inference_ms=_inference_ms(inference),
                 error_code=_task_code(data),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

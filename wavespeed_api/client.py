@@ -6,6 +6,7 @@ a task id or a clear 4xx refusal is ambiguous.
 """
 
 import logging
+import math
 import re
 import time
 from decimal import Decimal, InvalidOperation
@@ -231,9 +232,12 @@ class WaveSpeedClient:
             return None
         _raise_for_status(response)
         try:
-            return int(_envelope_data(response)["deleted_count"])
-        except (KeyError, TypeError, ValueError) as exc:
+            count = int(_envelope_data(response)["deleted_count"])
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise MalformedResponse("delete answered without deleted_count") from exc
+        if not 0 <= count <= 1:  # one id was asked for
+            raise MalformedResponse(f"delete answered deleted_count {count}")
+        return count
 
     def _delete_one(self, prediction_id):
         response = self._request("DELETE", f"/api/v3/predictions/{prediction_id}")
@@ -244,9 +248,12 @@ class WaveSpeedClient:
             response = self._request("GET", "/api/v3/balance")
             _raise_for_status(response)
             try:
-                return float(_envelope_data(response)["balance"])
+                balance = float(_envelope_data(response)["balance"])
             except (KeyError, TypeError, ValueError) as exc:
                 raise MalformedResponse("balance answered without a number") from exc
+            if not math.isfinite(balance):
+                raise MalformedResponse("balance answered without a finite number")
+            return balance
 
         return self._with_retries(call)
 

@@ -115,7 +115,7 @@ def test_a_cancelled_or_timed_out_task_ends_the_job_as_refunded(client, job, sta
     assert response.status_code == 200
     job.refresh_from_db()
     assert (job.status, job.error) == (Status.FAILED, f"task {status}")
-    assert not costs.charged_jobs().filter(pk=job.pk).exists()  # failed tasks are refunded
+    assert costs.spent_this_month() == 0  # failed tasks are refunded
 
 
 def test_an_unknown_status_is_acknowledged_and_changes_nothing(client, job):
@@ -206,19 +206,20 @@ def test_the_simulators_delivery_is_accepted_end_to_end(live_server, job, settin
 
 
 @pytest.mark.parametrize(
-    "tamper",
+    "tamper, status",
     [
-        pytest.param({"secret": "whsec_someone-else"}, id="wrong secret"),
-        pytest.param({"signature": "v3," + "0" * 64}, id="made-up signature"),
-        pytest.param({"signature": "v1,abc v2,def"}, id="other versions only"),
-        pytest.param({"signature": "v3,é"}, id="non-ascii signature"),
-        pytest.param({"signature": "garbage"}, id="no version"),
+        pytest.param({"secret": "whsec_someone-else"}, 401, id="wrong secret"),
+        pytest.param({"signature": "v3," + "0" * 64}, 401, id="made-up signature"),
+        # Not even shaped like a signature: refused before the secret is needed (test_webhook_checks.py).
+        pytest.param({"signature": "v1,abc v2,def"}, 400, id="other versions only"),
+        pytest.param({"signature": "v3,é"}, 400, id="non-ascii signature"),
+        pytest.param({"signature": "garbage"}, 400, id="no version"),
     ],
 )
-def test_a_bad_signature_is_refused_and_changes_nothing(client, job, tamper):
+def test_a_bad_signature_is_refused_and_changes_nothing(client, job, tamper, status):
     response = deliver(client, prediction(), **tamper)
 
-    assert response.status_code == 401
+    assert response.status_code == status
     assert unchanged(job)
 
 
@@ -264,7 +265,7 @@ def test_unreadable_timestamps_are_refused(client, job, timestamp):
     assert unchanged(job)
 
 
-@pytest.mark.parametrize("body", [b"not json", b"\xff\xfe\x00", b"[1, 2]", b'{"id": "x"}'])
+@pytest.mark.parametrize("body", [b"not json", b"\xff\xfe\x00", b"[1, 2]", f'{{"id": "{PREDICTION_ID}"}}'.encode()])
 def test_signed_but_unreadable_bodies_are_refused(client, job, body):
     response = deliver(client, body)
     assert response.status_code == 400
@@ -294,7 +295,7 @@ def test_forged_deliveries_never_crash_and_never_change_a_job(client, job, webho
         headers={"webhook-id": webhook_id, "webhook-timestamp": timestamp, "webhook-signature": signature},
     )
 
-    assert response.status_code in (400, 401)
+    assert response.status_code in (400, 401) or response.json()["status"] == "ignored"
     assert unchanged(job)
 
 
