@@ -5,8 +5,10 @@ from ninja import NinjaAPI
 from ninja.errors import ValidationError
 
 from sharing.api import router as shares_router
+from sharing.api_boards import router as boards_router
 from team.api import requires
 from variations.api import router as variations_router
+from variations.api_selection import router as selection_router
 from variations.params import errors_by_field
 
 
@@ -61,3 +63,5 @@ def validation_failed(request, exc):
 
 api.add_router("", variations_router)
 api.add_router("/shares", shares_router)
+api.add_router("/boards", boards_router)
+api.add_router("/selection", selection_router)

@@ -19,11 +19,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.db import IntegrityError, models, transaction
-from django.db.models import F
+from django.db import models
+from django.db.models import Count, F, Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.functional import cached_property
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from team.models import allows, may_delete_work_of
@@ -67,6 +69,8 @@ class Board(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="boards")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # The cover someone chose; without one (or once it leaves the board) the first item is the cover.
+    chosen_cover = models.ForeignKey("BoardItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-updated_at"]
@@ -80,21 +84,70 @@ class Board(models.Model):
     def touch(self):
         Board.objects.filter(pk=self.pk).update(updated_at=timezone.now())
 
+    def rename(self, name):
+        self.name, self.updated_at = name, timezone.now()
+        self.save(update_fields=["name", "updated_at"])
+
+    def choose_cover(self, item):
+        """Make one of the board's items its cover; None goes back to the first item."""
+        if item is not None and item.board_id != self.pk:
+            raise ValueError("the cover is one of the board's own items")
+        self.chosen_cover = item
+        self.save(update_fields=["chosen_cover"])
+        self.__dict__.pop("cover", None)
+
+    @cached_property
+    def cover(self):
+        """The item whose thumbnail stands for the board: the chosen one, else the first."""
+        return self.chosen_cover or board_items(self).first()
+
     def add(self, thing, user):
         """Put a source or an output on the board; adding it twice changes nothing. True if it was new."""
-        try:
-            with transaction.atomic():
-                BoardItem.objects.create(board=self, added_by=user, **BoardItem.target_fields(thing))
-        except IntegrityError:
-            return False
+        return self.add_many([thing], user) == 1
+
+    def add_many(self, things, user):
+        """Put sources and outputs on the board after its last item, in the order given; those already on it
+        stay where they are. Returns how many were new."""
+        held = set(self.items.values_list("source_id", "output_id"))
+        last = self.items.aggregate(last=Max("position"))["last"]
+        position = -1 if last is None else last
+        new = []
+        for thing in things:
+            fields = BoardItem.target_fields(thing)
+            key = (thing.pk, None) if "source" in fields else (None, thing.pk)
+            if key in held:
+                continue
+            held.add(key)
+            position += 1
+            new.append(BoardItem(board=self, added_by=user, position=position, **fields))
+        if not new:
+            return 0
+        before = len(held) - len(new)
+        BoardItem.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent add of the same item wins
         self.touch()
-        return True
+        return self.items.count() - before
 
     def remove(self, thing):
-        removed, _ = self.items.filter(**BoardItem.target_fields(thing)).delete()
+        return self.remove_many([thing]) == 1
+
+    def remove_many(self, things):
+        """Take sources and outputs off the board; returns how many were on it."""
+        sources = [thing.pk for thing in things if isinstance(thing, Source)]
+        outputs = [thing.pk for thing in things if isinstance(thing, Output)]
+        removed, _ = self.items.filter(models.Q(source__in=sources) | models.Q(output__in=outputs)).delete()
         if removed:
             self.touch()
-        return bool(removed)
+        return removed
+
+    def reorder(self, item_ids):
+        """Put the given items first, in that order; the others follow as they were. Unknown ids are ignored."""
+        current = list(self.items.order_by("position", "id").values_list("pk", flat=True))
+        on_board = set(current)
+        wanted = list(dict.fromkeys(pk for pk in item_ids if pk in on_board))
+        order = wanted + [pk for pk in current if pk not in set(wanted)]
+        items = [BoardItem(pk=pk, position=position) for position, pk in enumerate(order)]
+        BoardItem.objects.bulk_update(items, ["position"])
+        self.touch()
 
 
 class BoardItem(models.Model):
@@ -106,9 +159,10 @@ class BoardItem(models.Model):
     output = models.ForeignKey(Output, null=True, blank=True, on_delete=models.CASCADE, related_name="board_items")
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     added_at = models.DateTimeField(default=timezone.now)
+    position = models.PositiveIntegerField(default=0)  # the board's order, set by reorder; new items go last
 
     class Meta:
-        ordering = ["-added_at", "-id"]
+        ordering = ["position", "id"]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(source__isnull=False, output__isnull=True)
@@ -118,6 +172,10 @@ class BoardItem(models.Model):
             models.UniqueConstraint(fields=["board", "source"], name="source_once_per_board"),
             models.UniqueConstraint(fields=["board", "output"], name="output_once_per_board"),
         ]
+
+    @property
+    def target(self):
+        return self.source or self.output
 
     @staticmethod
     def target_fields(thing):
@@ -130,7 +188,30 @@ class BoardItem(models.Model):
 
 def board_items(board):
     """The board's items with what their tiles show, in a fixed number of queries."""
-    return board.items.select_related("source", "output__variation__source", "added_by")
+    return board.items.select_related("source", "output__variation__source", "output__variation__owner", "added_by")
+
+
+def board_contents(board):
+    """(sources, outputs) on the board, in its order: what its zip holds."""
+    items = list(board_items(board))
+    return [item.source for item in items if item.source_id], [item.output for item in items if item.output_id]
+
+
+def boards_overview(boards=None):
+    """Boards, last changed first, each with `item_count` and `cover` (a BoardItem or None), in three queries."""
+    first_item = BoardItem.objects.filter(board=OuterRef("pk")).order_by("position", "id").values("pk")[:1]
+    boards = list(
+        (boards if boards is not None else Board.objects.all())
+        .select_related("created_by")
+        .annotate(item_count=Count("items"), cover_id=Coalesce("chosen_cover_id", Subquery(first_item)))
+        .order_by("-updated_at")  # Meta.ordering does not apply to a query with an aggregate
+    )
+    covers = BoardItem.objects.select_related("source", "output__variation__source").in_bulk(
+        [board.cover_id for board in boards if board.cover_id]
+    )
+    for board in boards:
+        board.cover = covers.get(board.cover_id)  # fills the cached property: no query per board
+    return boards
 
 
 def boards_holding(thing):

@@ -3,7 +3,6 @@
 import uuid
 
 from django.contrib import messages
-from django.db.models import Count, Max
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,20 +12,15 @@ from team.access import browse_required, forbidden, require, safe_next
 from variations.models import Output, Source
 
 from ..forms import BoardForm
-from ..models import Board, board_items, boards_holding
+from ..models import Board, board_items, boards_holding, boards_overview
 
 curate_required = require("curate")
-
-
-def boards_with_counts():
-    boards = Board.objects.select_related("created_by").annotate(item_count=Count("items"), last_added=Max("items__added_at"))
-    return boards.order_by("-updated_at")  # Meta.ordering does not apply to a query with an aggregate
 
 
 @browse_required
 @require_GET
 def board_list(request):
-    return render(request, "sharing/boards.html", {"nav": "boards", "boards": boards_with_counts(), "form": BoardForm()})
+    return render(request, "sharing/boards.html", {"nav": "boards", "boards": boards_overview(), "form": BoardForm()})
 
 
 @curate_required
@@ -68,8 +62,7 @@ def rename_board(request, board_id):
     board = get_object_or_404(Board, pk=board_id)
     form = BoardForm(request.POST)
     if form.is_valid():
-        board.name = form.cleaned_data["name"]
-        board.save(update_fields=["name"])
+        board.rename(form.cleaned_data["name"])
         messages.success(request, f"Board renamed to “{board.name}”.")
     else:
         messages.error(request, "; ".join(form.errors["name"]))
@@ -115,7 +108,7 @@ def pick_board(request):
         "nav": "boards",
         "thing": thing,
         "kind": _kind(thing),
-        "boards": boards_with_counts(),
+        "boards": boards_overview(),
         "holding": boards_holding(thing),
         "form": BoardForm(),
         "next": safe_next(request, ""),

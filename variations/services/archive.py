@@ -82,8 +82,20 @@ ARCHIVE_COLUMNS = [
 
 
 def write_gallery_archive(source: Source, fileobj, with_parameters=True, leaves_team=False):
-    """Write a zip of a source gallery to `fileobj`: the source, every stored output, and the
+    """Write a zip of a source gallery to `fileobj`: the source and every stored output (see write_archive;
+    its parameters.json names the one source under "source")."""
+    outputs = (
+        Output.objects.filter(variation__source=source)
+        .select_related("variation__owner", "variation__source")
+        .order_by("variation__created_at", "index")
+    )
+    write_archive(fileobj, [source], outputs, with_parameters, leaves_team, gallery=True)
+
+
+def write_archive(fileobj, sources, outputs, with_parameters=True, leaves_team=False, gallery=False):
+    """Write a zip of any sources and outputs to `fileobj` (a gallery, a board, a selection), with the
     parameters of every output as parameters.json and parameters.csv (one row per output file).
+    `outputs` need their variation's owner and source at hand (select_related).
     With `with_parameters=False` (share links that hide parameters) both files are left out and the
     parameters embedded in each output file are taken out of the copies. With `leaves_team` (a share
     link's zip) every image is a copy without location, serials and owner names (variations.metadata).
@@ -91,16 +103,13 @@ def write_gallery_archive(source: Source, fileobj, with_parameters=True, leaves_
     Images are stored uncompressed (they are compressed already); a file missing from storage
     is listed under "missing" in the JSON instead of failing the whole download.
     """
-    outputs = (
-        Output.objects.filter(variation__source=source)
-        .select_related("variation__owner")
-        .order_by("variation__created_at", "index")
-    )
-    rows, missing = [], []
+    rows, missing, listed = [], [], []
     with zipfile.ZipFile(fileobj, "w", zipfile.ZIP_STORED) as archive:
-        source_name = source_member(source)
-        if not _add_stored_file(archive, source.image, source_name, metadata.scrub if leaves_team else None):
-            missing.append(source_name)
+        for source in sources:
+            name = source_member(source)
+            if not _add_stored_file(archive, source.image, name, metadata.scrub if leaves_team else None):
+                missing.append(name)
+            listed.append({"file": name, "sha256": source.sha256, "width": source.width, "height": source.height})
         for output in outputs:
             job = output.variation
             name = output_member(output)
@@ -111,16 +120,13 @@ def write_gallery_archive(source: Source, fileobj, with_parameters=True, leaves_
                 "file": name, "job": str(job.pk), "output_index": output.index, "model": wavespeed.MODEL_ID,
                 **job.params(),
                 "width": output.width, "height": output.height, "nsfw": output.nsfw, "starred": output.starred,
-                "source_sha256": source.sha256, "run_by": job.owner.get_username() if job.owner else "",
+                "source_sha256": job.source.sha256, "run_by": job.owner.get_username() if job.owner else "",
                 "created_at": job.created_at.isoformat(), "inference_ms": job.inference_ms,
             })
         if not with_parameters:
             return
-        summary = {
-            "source": {"file": source_name, "sha256": source.sha256, "width": source.width, "height": source.height},
-            "outputs": rows,
-            "missing": missing,
-        }
+        summary = {"source": listed[0]} if gallery else {"sources": listed}
+        summary.update(outputs=rows, missing=missing)
         archive.writestr("parameters.json", json.dumps(summary, indent=2), zipfile.ZIP_DEFLATED)
         table = io.StringIO()
         writer = csv.DictWriter(table, fieldnames=ARCHIVE_COLUMNS)
