@@ -1,9 +1,9 @@
 """Estimated WaveSpeed spending: each job's quoted price, totals per person and month, the monthly budget.
 
 The price of a job comes from WaveSpeed's price endpoint (cached) and is recorded on the job when the
-dispatcher sends it. A job counts as spent once WaveSpeed accepted it, unless WaveSpeed failed the
-task itself (failed tasks are refunded); a submit that may have reached WaveSpeed counts too, to err
-on the safe side. These are estimates: WaveSpeed's own billing is the truth.
+dispatcher sends it. What is spent is read from the ledger (variations.ledger): a charge once WaveSpeed
+took a task, or may have, and a refund when WaveSpeed failed it; deleting never takes a charge back.
+These are estimates: WaveSpeed's own billing is the truth.
 """
 
 import hashlib
@@ -15,14 +15,16 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q, Sum
+from django.db.models import Case, F, Sum, Value, When
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 import wavespeed_api as wavespeed
 
+from . import ledger
 from .connection import wavespeed_client
-from .models import ErrorCode, Status, Variation
+from .ledger import format_usd
+from .models import ErrorCode, LedgerEntry, Status, Variation
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +33,27 @@ BALANCE_CACHE_SECONDS = 60
 _price_unavailable_until = 0.0
 
 
-def charged_jobs():
-    """Jobs WaveSpeed has charged, or may have: accepted (or perhaps accepted) and not failed by WaveSpeed."""
-    accepted = ~Q(prediction_id="") | Q(error_code=ErrorCode.SUBMIT_AMBIGUOUS)
-    refunded = Q(status=Status.FAILED) & (Q(error_code=ErrorCode.TASK_FAILED) | Q(error_code__regex=r"^[0-9]+$"))
-    return Variation.objects.filter(accepted, cost_usd__isnull=False).exclude(refunded)
-
-
 def month_start(now=None):
     """The first instant of the current calendar month in UTC."""
     now = now or timezone.now()
     return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def month_entries():
+    """This month's ledger, brought up to date first."""
+    ledger.settle_ledger()
+    return LedgerEntry.objects.filter(created_at__gte=month_start())
+
+
 def spent_this_month():
-    total = charged_jobs().filter(submitted_at__gte=month_start()).aggregate(usd=Sum("cost_usd"))["usd"]
-    return total or Decimal(0)
+    """Charges less refunds this month; an entry without a known price counts as nothing here, and
+    budget_status says how many there are."""
+    return exact(month_entries().aggregate(usd=Sum("amount_usd"))["usd"])
+
+
+def exact(total):
+    """A sum of ledger amounts at the ledger's precision (SQLite sums decimals in floating point)."""
+    return Decimal(total or 0).quantize(Decimal("0.000001"))
 
 
 def fetch_price(job):
@@ -116,8 +123,8 @@ def admit(job):
         submitted_at=None,
         error_code=ErrorCode.BUDGET_REACHED,
         error=(
-            f"Not sent: this month's WaveSpeed budget of ${budget:.2f} is reached (${committed:.2f} spent, "
-            f"this job ${price or 0:.2f}). Retry it next month, or ask an admin to raise FLUXSITE_MONTHLY_BUDGET_USD."
+            f"Not sent: this month's WaveSpeed budget of {format_usd(budget)} is reached ({format_usd(committed)} spent, "
+            f"this job {format_usd(price)}). Retry it next month, or ask an admin to raise FLUXSITE_MONTHLY_BUDGET_USD."
         ),
     )
     return False
@@ -133,26 +140,32 @@ def budget_status():
         "remaining": max(budget - spent, Decimal(0)) if budget else None,
         "percent": min(int(spent * 100 / budget), 100) if budget else None,
         "reached": bool(budget) and spent >= budget,
+        "unpriced": month_entries().filter(kind=LedgerEntry.Kind.CHARGE, amount_usd__isnull=True).count(),
+        "estimated": month_entries().filter(kind=LedgerEntry.Kind.CHARGE, quoted=False).count(),
     }
 
 
 def totals_by_month(months=12):
-    """[{month, jobs, images, usd, people: [{name, jobs, images, usd}]}], newest month first."""
+    """[{month, jobs, images, usd, people: [{name, jobs, images, usd}]}] from the ledger, newest month first.
+    Jobs and images count tasks charged less those refunded."""
+    ledger.settle_ledger()
     since = month_start() - timedelta(days=31 * (months - 1))
+    sign = Case(When(kind=LedgerEntry.Kind.REFUND, then=Value(-1)), default=Value(1))
     rows = (
-        charged_jobs()
-        .filter(submitted_at__gte=month_start(since))
-        .annotate(month=TruncMonth("submitted_at"))
-        .values("month", "owner__username")
-        .annotate(jobs=Count("pk"), images=Sum("num_images"), usd=Sum("cost_usd"))
-        .order_by("-month", "-usd", "owner__username")
+        LedgerEntry.objects.filter(created_at__gte=month_start(since))
+        .annotate(month=TruncMonth("created_at"))
+        .values("month", "owner_name")
+        .annotate(jobs=Sum(sign), images=Sum(sign * F("num_images")), usd=Sum("amount_usd"))
+        .order_by("-month", "-usd", "owner_name")
     )
     by_month = {}
     for row in rows:
+        usd = exact(row["usd"])
         month = by_month.setdefault(row["month"], {"month": row["month"], "jobs": 0, "images": 0, "usd": Decimal(0), "people": []})
-        month["people"].append({"name": row["owner__username"] or "(deleted user)", **{k: row[k] for k in ("jobs", "images", "usd")}})
-        for key in ("jobs", "images", "usd"):
-            month[key] += row[key]
+        month["people"].append({"name": row["owner_name"] or "(deleted user)", "jobs": row["jobs"], "images": row["images"], "usd": usd})
+        month["jobs"] += row["jobs"]
+        month["images"] += row["images"]
+        month["usd"] += usd
     return list(by_month.values())
 
 

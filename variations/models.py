@@ -407,3 +407,32 @@ class WaveSpeedErrorCount(models.Model):
                     cls.objects.create(kind=kind, count=count, last_seen_at=now)
             except IntegrityError:  # another process made the row first
                 totals.update(count=F("count") + count, last_seen_at=now)
+
+
+class LedgerEntry(models.Model):
+    """One line of WaveSpeed spending (variations.ledger): a charge when WaveSpeed took, or may have taken,
+    a task; a refund (a negative amount) when it failed it. Entries outlive their job and its owner
+    (SET_NULL), so deleting or archiving never lowers a month's spending."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge"
+        REFUND = "refund"
+
+    job = models.ForeignKey(Variation, null=True, on_delete=models.SET_NULL, related_name="ledger_entries")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    owner_name = models.CharField(max_length=150, blank=True)  # still tells whose it was once they are deleted
+    prediction_id = models.CharField(max_length=100, blank=True)  # "" for a submit that may have reached WaveSpeed
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    amount_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True)  # None: no price could be told
+    num_images = models.PositiveSmallIntegerField(default=1)
+    quoted = models.BooleanField(default=True)  # WaveSpeed's own quote; False: an estimate (last price, setting)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "prediction_id", "kind"], name="one_ledger_entry_per_task_and_kind")
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.amount_usd} {self.prediction_id}"
