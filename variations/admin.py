@@ -7,7 +7,7 @@ from .models import Output, Source, Variation
 class SourceAdmin(admin.ModelAdmin):
     list_display = ("sha256", "width", "height", "format", "uploaded_by", "created_at")
     search_fields = ("sha256",)
-    readonly_fields = ("sha256", "wavespeed_url", "wavespeed_uploaded_at")
+    readonly_fields = ("sha256", "wavespeed_url", "wavespeed_uploaded_at", "wavespeed_upload_for")
 
 
 class OutputInline(admin.TabularInline):

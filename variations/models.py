@@ -56,6 +56,7 @@ class Source(models.Model):
     # Cache of the WaveSpeed media upload, reused by re-runs while WaveSpeed still keeps the file.
     wavespeed_url = models.URLField(max_length=1000, blank=True)
     wavespeed_uploaded_at = models.DateTimeField(null=True, blank=True)
+    wavespeed_upload_for = models.CharField(max_length=16, blank=True)  # upload_fingerprint() when it was made
 
     class Meta:
         ordering = ["-created_at"]
@@ -91,11 +92,27 @@ class Source(models.Model):
         return allows(user, "manage") or not self.variations.exclude(owner_id=user.pk).exists()
 
     def valid_wavespeed_url(self):
-        """The uploaded copy's URL if WaveSpeed still keeps it (7 days; one day's margin), else ''."""
-        if self.wavespeed_url and self.wavespeed_uploaded_at:
-            if timezone.now() - self.wavespeed_uploaded_at < timedelta(days=6):
+        """The uploaded copy's URL while WaveSpeed keeps it (7 days; one day's margin), and only for the base
+        URL and key it was uploaded with (another account or service never had it); else ''."""
+        if self.wavespeed_url and self.wavespeed_uploaded_at and self.wavespeed_upload_for == upload_fingerprint():
+            if timezone.now() - self.wavespeed_uploaded_at < UPLOAD_TRUSTED_FOR:
                 return self.wavespeed_url
         return ""
+
+    def remember_upload(self, url):
+        """WaveSpeed keeps the source at `url` now: re-runs use it while it is valid."""
+        fields = {"wavespeed_url": url, "wavespeed_uploaded_at": timezone.now(), "wavespeed_upload_for": upload_fingerprint()}
+        Source.objects.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def forget_upload(self, url):
+        """WaveSpeed could not fetch `url` (task code 1402): it is never used again."""
+        Source.objects.filter(pk=self.pk, wavespeed_url=url).update(
+            wavespeed_url="", wavespeed_uploaded_at=None, wavespeed_upload_for=""
+        )
+        if self.wavespeed_url == url:
+            self.wavespeed_url, self.wavespeed_uploaded_at, self.wavespeed_upload_for = "", None, ""
 
 
 class Status(models.TextChoices):
@@ -372,6 +389,14 @@ class DispatcherLease(models.Model):
 
 def key_fingerprint(key):
     return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
+
+
+UPLOAD_TRUSTED_FOR = timedelta(days=6)  # WaveSpeed keeps uploads 7 days; a day's margin
+
+
+def upload_fingerprint():
+    """Which WaveSpeed (base URL) and account (key) an upload was made with."""
+    return key_fingerprint(f"{settings.WAVESPEED_BASE_URL} {settings.WAVESPEED_API_KEY}")
 
 
 class ApiKeyRefusal(models.Model):

@@ -27,7 +27,7 @@ from ..models import TERMINAL_STATUSES, Output, Source, Variation
 MANIFEST = "gallery.json"
 FORMAT = "fluxsite-gallery/1"
 FILES = {"image", "thumbnail"}  # stored files travel as zip members, thumbnails are made again
-LOCAL_ONLY = {"wavespeed_url", "wavespeed_uploaded_at", "delete_pending"}  # this instance's own state
+LOCAL_ONLY = {"wavespeed_url", "wavespeed_uploaded_at", "wavespeed_upload_for", "delete_pending"}  # this instance's own state
 PEOPLE = {"uploaded_by": "uploaded_by", "owner": "owner"}
 
 
