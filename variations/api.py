@@ -222,7 +222,10 @@ def rerun_variation(request, job_id: UUID, overrides: VariationOverrides = None)
     auth=requires("run"),
 )
 def cancel_variation(request, job_id: UUID):
+    """Cancel a queued or running job. Members cancel their own jobs, as they delete only their own."""
     job = get_object_or_404(Variation, pk=job_id)
+    if not job.deletable_by(request.user):  # cancelling ends a colleague's run as surely as deleting it
+        raise HttpError(403, "Only an admin may cancel another person's job.")
     if not jobs.cancel(job):
         job.refresh_from_db()
         if job.status != Status.CANCELLED:

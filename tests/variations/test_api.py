@@ -415,8 +415,8 @@ def test_rerun_of_an_unknown_job_is_404(api, db):
 # --- cancel -----------------------------------------------------------------------------------------
 
 
-def test_cancel_a_queued_job(api, source):
-    job = make_job(source)
+def test_cancel_a_queued_job(api, source, member):
+    job = make_job(source, member)
 
     response = api.post(f"/api/v1/variations/{job.pk}/cancel")
 
@@ -427,8 +427,8 @@ def test_cancel_a_queued_job(api, source):
     assert not job.delete_pending  # nothing at WaveSpeed to delete
 
 
-def test_cancel_a_job_at_wavespeed_asks_the_dispatcher_to_delete_it(api, source, wake, django_capture_on_commit_callbacks):
-    job = make_job(source, status=Status.PROCESSING, prediction_id="pred-9")
+def test_cancel_a_job_at_wavespeed_asks_the_dispatcher_to_delete_it(api, source, member, wake, django_capture_on_commit_callbacks):
+    job = make_job(source, member, status=Status.PROCESSING, prediction_id="pred-9")
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(f"/api/v1/variations/{job.pk}/cancel")
@@ -440,8 +440,8 @@ def test_cancel_a_job_at_wavespeed_asks_the_dispatcher_to_delete_it(api, source,
 
 
 @pytest.mark.parametrize("status", [Status.COMPLETED, Status.FAILED, Status.STORING])
-def test_cancel_a_finished_job_is_409(api, source, status):
-    job = make_job(source, status=status)
+def test_cancel_a_finished_job_is_409(api, source, member, status):
+    job = make_job(source, member, status=status)
 
     response = api.post(f"/api/v1/variations/{job.pk}/cancel")
 
@@ -451,8 +451,8 @@ def test_cancel_a_finished_job_is_409(api, source, status):
     assert job.status == status
 
 
-def test_cancel_twice_is_harmless(api, source):
-    job = make_job(source)
+def test_cancel_twice_is_harmless(api, source, member):
+    job = make_job(source, member)
     api.post(f"/api/v1/variations/{job.pk}/cancel")
 
     response = api.post(f"/api/v1/variations/{job.pk}/cancel")

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
-from team.access import browse_required, run_required, safe_next
+from team.access import browse_required, forbidden, run_required, safe_next
 
 from .. import search
 from ..forms import JobFilterForm
@@ -103,6 +103,8 @@ def rerun(request, job_id):
 @require_POST
 def cancel(request, job_id):
     job = get_object_or_404(Variation.objects.select_related("source"), pk=job_id)
+    if not job.deletable_by(request.user):  # cancelling ends a colleague's run as surely as deleting it
+        return forbidden(request, "Only an admin may cancel another person's job.")
     if job_services.cancel(job):
         messages.success(request, "Job cancelled.")
     else:
