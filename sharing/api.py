@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema
 from ninja import Status as Reply
 from ninja.errors import HttpError
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from team.api import DetailOut, requires
 from variations.models import Source
@@ -31,7 +31,7 @@ class ShareIn(ShareOptions):
 
 
 class TargetOut(Schema):
-    type: str
+    type: str = Field(description="source | board | deleted (the link then answers 410)")
     id: str
     name: str
 
@@ -68,7 +68,9 @@ class ShareOut(Schema):
     def resolve_target(obj):
         if obj.board_id:
             return {"type": "board", "id": str(obj.board_id), "name": obj.board.name}
-        return {"type": "source", "id": str(obj.source_id), "name": "Source gallery"}
+        if obj.source_id:
+            return {"type": "source", "id": str(obj.source_id), "name": "Source gallery"}
+        return {"type": "deleted", "id": "", "name": obj.target_label}
 
     @staticmethod
     def resolve_created_by(obj):

@@ -5,7 +5,7 @@ Share options are judged by sharing.models.ShareOptions alone (as the API does);
 
 from django import forms
 
-from .models import DEFAULT_EXPIRY_DAYS, PASSWORD_MAX, PASSWORD_MIN, validate_options
+from .options import DEFAULT_EXPIRY_DAYS, PASSWORD_MAX, PASSWORD_MIN, validate_options
 
 EXPIRY_CHOICES = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("never", "Never")]
 

@@ -26,42 +26,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.functional import cached_property
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from team.models import allows, may_delete_work_of
 from variations.models import Output, Source
-from variations.params import errors_by_field
+
+from .options import ShareOptions
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXPIRY_DAYS = 30
-MAX_EXPIRY_DAYS = 3650
-PASSWORD_MIN, PASSWORD_MAX = 6, 128
 TOKEN_CHARS = 32  # base64url characters: 192 bits
-
-
-class ShareOptions(BaseModel):
-    """What a person chooses for a link, validated here for the API and the pages alike.
-
-    Least exposure by default: no download and no parameters unless asked for; expiry after 30 days
-    unless `expires_in_days` is explicitly null ("never").
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    expires_in_days: int | None = Field(DEFAULT_EXPIRY_DAYS, ge=1, le=MAX_EXPIRY_DAYS, description="null: never expires")
-    password: str | None = Field(None, description=f"optional, {PASSWORD_MIN}..{PASSWORD_MAX} characters")
-    allow_download: bool = False
-    show_parameters: bool = False
-
-    @field_validator("password")
-    @classmethod
-    def _password_length(cls, value):
-        if value in (None, ""):
-            return None
-        if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
-            raise ValueError(f"a link password has {PASSWORD_MIN} to {PASSWORD_MAX} characters")
-        return value
 
 
 class Board(models.Model):
@@ -219,14 +192,6 @@ def boards_holding(thing):
     return set(BoardItem.objects.filter(**BoardItem.target_fields(thing)).values_list("board_id", flat=True))
 
 
-def validate_options(data):
-    """Returns (ShareOptions, None) or (None, {field: [message]})."""
-    try:
-        return ShareOptions.model_validate(data), None
-    except ValidationError as exc:
-        return None, errors_by_field(exc.errors())
-
-
 def _derive(nonce, secret):
     mac = salted_hmac("fluxsite.sharing.ShareLink", nonce, secret=secret, algorithm="sha256").digest()
     return base64.urlsafe_b64encode(mac).decode()[:TOKEN_CHARS]
@@ -239,8 +204,9 @@ def token_digest(token):
 class ShareLink(models.Model):
     """A link to a source gallery or a board (exactly one), with its options and its use."""
 
-    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.CASCADE, related_name="share_links")
-    board = models.ForeignKey(Board, null=True, blank=True, on_delete=models.CASCADE, related_name="share_links")
+    # Deleting the gallery or board keeps the link (with neither): it then answers 410, not 404.
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="share_links")
+    board = models.ForeignKey(Board, null=True, blank=True, on_delete=models.SET_NULL, related_name="share_links")
     nonce = models.CharField(max_length=64)
     digest = models.CharField(max_length=64, unique=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="share_links")
@@ -257,9 +223,8 @@ class ShareLink(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(source__isnull=False, board__isnull=True)
-                | models.Q(source__isnull=True, board__isnull=False),
-                name="share_link_is_for_a_source_or_a_board",
+                condition=models.Q(source__isnull=True) | models.Q(board__isnull=True),
+                name="share_link_is_for_a_source_or_a_board_at_most",
             )
         ]
 
@@ -275,7 +240,9 @@ class ShareLink(models.Model):
 
     @property
     def target_label(self):
-        return f"Board “{self.board.name}”" if self.board_id else "Source gallery"
+        if self.board_id:
+            return f"Board “{self.board.name}”"
+        return "Source gallery" if self.source_id else "A deleted gallery or board"
 
     @property
     def has_password(self):
@@ -283,10 +250,13 @@ class ShareLink(models.Model):
 
     @property
     def state(self):
-        """active, revoked, inactive (its maker was deactivated or removed: a link lives only as long as
-        its maker's access, unless an admin hands it to someone else) or expired."""
+        """active, revoked, gone (its gallery or board was deleted), inactive (its maker was deactivated or
+        removed: a link lives only as long as its maker's access, unless an admin hands it to someone else)
+        or expired."""
         if self.revoked_at:
             return "revoked"
+        if self.source_id is None and self.board_id is None:
+            return "gone"
         if self.created_by is None or not self.created_by.is_active:
             return "inactive"
         if self.expires_at and self.expires_at <= timezone.now():

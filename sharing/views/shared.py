@@ -29,6 +29,8 @@ GONE = {  # a link's state: (title, text) of the 410 page
     "inactive": ("This link is no longer active",
                  "The person who shared this is no longer active in the team, so their links stopped working. "
                  "Ask the team for a new one if you still need it."),
+    "gone": ("This is no longer available",
+             "What this link shared was deleted. Ask the people who shared it if you still need it."),
     "expired": ("This link was only valid for a while",
                 "This link has expired. Ask the people who shared it for a new one if you still need it."),
 }
@@ -65,7 +67,7 @@ def is_unlocked(request, link):
 
 def open_link(request, token, when_locked=None):
     """(link, None) when the link may be used by this request, else (None, the answer to send): 404 or
-    410 for an unknown, revoked or expired link; for one whose password this session has not given,
+    410 for an unknown, revoked, expired link or one whose gallery or board is gone; for one whose password this session has not given,
     `when_locked(link)`, by default a redirect to the link's page, which asks for it."""
     link = find_link(token)
     if link is None or not link.is_active:
