@@ -318,3 +318,7 @@ FLUXSITE_METRICS_ALLOWED_NETWORKS = envnetworks("FLUXSITE_METRICS_ALLOWED_NETWOR
 # (USD, 0 = none) jobs that would go over it are not sent and say why.
 FLUXSITE_PRICE_CACHE_SECONDS = envint("FLUXSITE_PRICE_CACHE_SECONDS", 3600)
 FLUXSITE_MONTHLY_BUDGET_USD = Decimal(env("FLUXSITE_MONTHLY_BUDGET_USD", "0") or "0")
+# The price per image to count when WaveSpeed quotes none and no job of the same parameters was priced
+# (empty: none; with a budget set, such a job then waits). Below FLUXSITE_LOW_BALANCE_USD the pages warn.
+FLUXSITE_PRICE_PER_IMAGE_USD = Decimal(env("FLUXSITE_PRICE_PER_IMAGE_USD")) if env("FLUXSITE_PRICE_PER_IMAGE_USD") else None
+FLUXSITE_LOW_BALANCE_USD = Decimal(env("FLUXSITE_LOW_BALANCE_USD", "1") or "0")

@@ -18,6 +18,7 @@ from .models import PUBLIC_TO_INTERNAL, Source, Status, Variation
 from .params import SourceChanges, VariationParams
 from .search import LibraryFilters, find_sources
 from .services import jobs, sources
+from .waiting import why_waiting
 
 
 router = Router()
@@ -61,6 +62,12 @@ class OutputOut(Schema):
     resolve_url, resolve_thumbnail_url = media_url_resolvers("media-output")
 
 
+class QueueOut(Schema):
+    position: int = Field(description="place in the queue: 1 goes out next; 0 is being sent now")
+    reason: str = Field(description="what it waits on: N of N in flight, the per-minute budget, the monthly budget, no key, key refused, price unknown")
+    eta_seconds: int | None = Field(description="estimated seconds until it starts; null while it waits on a person")
+
+
 class VariationOut(Schema):
     id: UUID
     source: UUID = Field(validation_alias="source_id")
@@ -81,10 +88,15 @@ class VariationOut(Schema):
     completed_at: datetime | None
     inference_ms: int | None
     rerun_of: UUID | None = Field(validation_alias="rerun_of_id")
+    queue: QueueOut | None = Field(None, description="why a queued job has not gone out yet; null once it has")
 
     @staticmethod
     def resolve_outputs(obj):
         return list(obj.outputs.all())
+
+    @staticmethod
+    def resolve_queue(obj):
+        return why_waiting(obj)
 
 
 class VariationIn(VariationParams):

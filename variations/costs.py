@@ -76,15 +76,36 @@ def fetch_price(job):
 
 def cached_price(params):
     """WaveSpeed's price for these parameters, kept FLUXSITE_PRICE_CACHE_SECONDS (prices change rarely)."""
-    inputs = {name: value for name, value in params.items() if name != "seed"}
-    key = "wavespeed-price:" + hashlib.sha256(
-        json.dumps([settings.WAVESPEED_BASE_URL, wavespeed.MODEL_ID, inputs], sort_keys=True).encode()
-    ).hexdigest()
+    key = price_key(params)
     price = cache.get(key)
     if price is None:
         price = wavespeed_client(timeout=(3, 5), retries=0).price(params).charged
         cache.set(key, price, settings.FLUXSITE_PRICE_CACHE_SECONDS)
     return price
+
+
+def price_key(params):
+    """The cache key of WaveSpeed's quote for these parameters (the seed does not change a price)."""
+    inputs = {name: value for name, value in params.items() if name != "seed"}
+    return "wavespeed-price:" + hashlib.sha256(
+        json.dumps([settings.WAVESPEED_BASE_URL, wavespeed.MODEL_ID, inputs], sort_keys=True).encode()
+    ).hexdigest()
+
+
+def estimate(job):
+    """(price, quoted) without asking WaveSpeed: its cached quote for these parameters (quoted), else the last
+    price recorded for the same parameters, else FLUXSITE_PRICE_PER_IMAGE_USD per image; None when nobody can
+    tell. Money fails closed: an unknown price is never taken as zero."""
+    quote = cache.get(price_key(job.params()))
+    if quote is not None:
+        return quote, True
+    last = known_price(job)
+    if last is not None:
+        return last, False
+    per_image = settings.FLUXSITE_PRICE_PER_IMAGE_USD
+    if per_image is not None:
+        return per_image * job.num_images, False
+    return None
 
 
 def known_price(job):
