@@ -29,7 +29,8 @@ SORTS = {
     "most": "Most variations",
     "recent": "Recently varied",
 }
-PublicStatus = Literal[tuple(sorted(set(PUBLIC_STATUS.values())))]
+STATUSES = tuple(sorted(set(PUBLIC_STATUS.values())))
+PublicStatus = Literal[STATUSES]
 
 
 class LibraryFilters(BaseModel):

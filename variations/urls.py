@@ -14,6 +14,7 @@ urlpatterns = [
     path("sources/<uuid:source_id>/run", gallery.run_variation, name="source-run"),
     path("sources/<uuid:source_id>/download.zip", downloads.gallery_zip, name="source-download"),
     path("sources/<uuid:source_id>/delete", deleting.delete_source, name="source-delete"),
+    path("sources/<uuid:source_id>/rename", gallery.rename_source, name="source-rename"),
     path("outputs/<uuid:output_id>/", gallery.output_detail, name="output-detail"),
     path("outputs/<uuid:output_id>/vary", gallery.vary_output, name="output-vary"),
     path("outputs/<uuid:output_id>/star", gallery.star_output, name="output-star"),

@@ -267,3 +267,51 @@ def test_a_job_is_retried_once_and_then_links_to_its_retry(signed_in, member, so
     failed_card = html[html.index(f'id="job-{failed.pk}"'):]
     assert f"/jobs/{failed.pk}/retry" not in html
     assert f'href="/sources/{source.pk}/#job-{retry.pk}" data-retry-link' in failed_card
+
+
+# --- pages: rename, titles, the lightbox's order -------------------------------------------------
+
+
+def test_renaming_on_the_gallery_page(member, viewer, source):
+    page = pages_as(member)
+    assert page.post(f"/sources/{source.pk}/rename", {"title": "  Cover shot "}).status_code == 302
+    source.refresh_from_db()
+    assert source.title == "Cover shot"
+    html = page.get(f"/sources/{source.pk}/").content.decode()
+    assert "<title>Cover shot · fluxsite</title>" in html and 'action="/sources/' in html
+    page.post(f"/sources/{source.pk}/rename", {"title": "   "})
+    assert pages_as(viewer).post(f"/sources/{source.pk}/rename", {"title": "Mine"}).status_code == 403
+    source.refresh_from_db()
+    assert source.title == "Cover shot"
+
+
+def test_the_library_shows_titles_filters_and_board_choices(signed_in, member):
+    titled("Harbour <at> dusk", member)
+    Board.objects.create(name="Client picks", created_by=member)
+    html = signed_in.get("/").content.decode()
+    assert "Harbour &lt;at&gt; dusk" in html
+    assert 'role="search"' in html and "Client picks" in html
+
+
+def test_the_lightbox_walks_the_gallery_newest_job_first_then_by_index(signed_in, member, source):
+    older = make_job(source, member, outputs=2, created_at=timezone.now() - timedelta(hours=1))
+    newer = make_job(source, member, outputs=2)
+    order = [*newer.outputs.order_by("index"), *older.outputs.order_by("index")]
+    for at, output in enumerate(order):
+        context = signed_in.get(f"/outputs/{output.pk}/?mode=slider").context
+        assert context["previous"] == (order[at - 1].pk if at else None)
+        assert context["following"] == (order[at + 1].pk if at + 1 < len(order) else None)
+        assert context["back"] == f"/sources/{source.pk}/#output-{output.pk}"
+    html = signed_in.get(f"/outputs/{order[1].pk}/?mode=slider").content.decode()
+    assert f'href="/outputs/{order[2].pk}/?mode=slider" rel="next"' in html
+    assert 'id="lightbox-keys"' in html and 'data-lightbox-vary="subtle"' in html
+
+
+def test_a_gallery_tile_is_one_tab_stop_with_one_menu(signed_in, member, source):
+    make_job(source, member, outputs=3)
+    html = signed_in.get(f"/sources/{source.pk}/").content.decode()
+    assert html.count('class="tile-menu"') == 3
+    tiles = html.split('<figure class="tile ')[1:]
+    for tile in tiles:
+        tile = tile[: tile.index("</figure>")]
+        assert 'tabindex="-1"' in tile and tile.count("<summary") == 1

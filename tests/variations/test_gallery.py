@@ -30,7 +30,7 @@ def test_the_gallery_shows_the_source_beside_its_jobs_newest_first_with_chips(si
     for chip in ("768 × 512", "Seed</span> 111", "Guidance</span> 2", "Steps</span> 28", "Outputs</span> 2", "Safety</span> on", "JPEG"):
         assert chip in html
     assert "WaveSpeed failed the prediction" in html
-    assert html.count('class="tile"') == 2
+    assert html.count('class="tile shape-') == 2
 
 
 def test_gallery_query_count_does_not_grow_with_jobs_and_outputs(signed_in, member, source, django_assert_max_num_queries):
@@ -140,7 +140,7 @@ def test_running_jobs_are_marked_for_live_updates_and_show_placeholders(signed_i
 def test_nsfw_outputs_are_blurred_until_clicked(signed_in, member, source):
     make_job(source, member, outputs=2, nsfw=(1,))
     html = signed_in.get(f"/sources/{source.pk}/").content.decode()
-    assert html.count('class="tile tile-nsfw"') == 1
+    assert len(re.findall(r'class="tile shape-\d+ tile-nsfw"', html)) == 1
     assert html.count("data-reveal") == 1
 
 

@@ -102,7 +102,7 @@ def test_live_answers_each_jobs_status_and_fresh_html(signed_in, member, source)
     jobs = {job["id"]: job for job in response.json()["jobs"]}
     assert jobs[str(running.pk)]["status"] == "processing" and jobs[str(running.pk)]["active"] is True
     assert jobs[str(done.pk)]["status"] == "completed" and jobs[str(done.pk)]["active"] is False
-    assert jobs[str(done.pk)]["html"].count('class="tile"') == 2
+    assert jobs[str(done.pk)]["html"].count('class="tile shape-') == 2
     assert '<article class="job card"' in jobs[str(done.pk)]["html"]
 
 

@@ -8,12 +8,13 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from pydantic import ValidationError
 
-from team.access import browse_required, run_required, safe_next, wants_json
+from team.access import browse_required, require, run_required, safe_next, wants_json
 
 from ..forms import VariationForm
 from ..models import Output, Source, Variation
-from ..params import PRESETS
+from ..params import PRESETS, TITLE_MAX, SourceChanges
 from ..services import jobs, sources
 
 JOBS_PER_PAGE = 10
@@ -71,20 +72,51 @@ def run_variation(request, source_id):
     return redirect(gallery_url(source, job))
 
 
+@require("curate")
+@require_POST
+def rename_source(request, source_id):
+    """A new title for a source (as `PATCH /api/v1/sources/{id}`: any member, like a board's name)."""
+    source = get_object_or_404(Source, pk=source_id)
+    try:
+        changes = SourceChanges.model_validate({"title": request.POST.get("title", "")})
+    except ValidationError:
+        messages.error(request, f"A title has 1 to {TITLE_MAX} characters.")
+    else:
+        sources.rename_source(source, changes.title)
+        messages.success(request, f"Renamed to “{source.title}”.")
+    return redirect(gallery_url(source))
+
+
 @browse_required
 @require_GET
 def output_detail(request, output_id):
     output = get_object_or_404(Output.objects.select_related("variation__source", "variation__owner"), pk=output_id)
     job = output.variation
+    mode = request.GET.get("mode") if request.GET.get("mode") in VIEW_MODES else "single"
+    previous, following = neighbours(output)
     return render(request, "variations/output.html", {
         "nav": "library",
         "output": output,
         "job": job,
-        "mode": request.GET.get("mode") if request.GET.get("mode") in VIEW_MODES else "single",
+        "mode": mode,
+        "previous": previous,
+        "following": following,
+        "back": safe_next(request, f"{gallery_url(job.source)}#output-{output.pk}"),
         "source": job.source,
         "siblings": job.outputs.all(),
         "derived_sources": output.derived_sources.order_by("-created_at"),
     })
+
+
+def neighbours(output):
+    """The outputs before and after this one in its gallery's order (newest job first, then by index), or None."""
+    order = list(
+        Output.objects.filter(variation__source_id=output.variation.source_id)
+        .order_by("-variation__created_at", "variation_id", "index")
+        .values_list("pk", flat=True)
+    )
+    at = order.index(output.pk)
+    return (order[at - 1] if at > 0 else None), (order[at + 1] if at + 1 < len(order) else None)
 
 
 @run_required

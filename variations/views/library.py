@@ -3,6 +3,7 @@
 from collections import defaultdict
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Q, Window
@@ -84,6 +85,8 @@ def library(request):
         "filters": filters,
         "filter_errors": errors,
         "sorts": search.SORTS,
+        "statuses": search.STATUSES,
+        "people": get_user_model().objects.order_by("username").values_list("username", flat=True),
         "max_upload_bytes": settings.FLUXSITE_MAX_UPLOAD_BYTES,
     }, status=400 if errors else 200)
 
