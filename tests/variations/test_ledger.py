@@ -90,3 +90,16 @@ def test_the_costs_page_keeps_fractions_of_a_cent(settings, signed_in, source, m
     assert page.count("$0.025") >= 3  # spent, the person's row, the month's total
     assert "of a $0.05 monthly budget; $0.025 left" in page
     assert "0.03" not in page and "$0.02<" not in page
+
+
+def test_admins_are_warned_of_a_low_balance(settings, client, simulator, admin):
+    settings.WAVESPEED_BASE_URL = simulator.base_url
+    settings.FLUXSITE_LOW_BALANCE_USD = Decimal("5")
+    client.force_login(admin)
+
+    simulator.config.balance = 4.5
+    assert "The balance is low." in client.get("/costs/").content.decode()
+
+    costs.cache.delete("wavespeed-balance")
+    simulator.config.balance = 50.0
+    assert "The balance is low." not in client.get("/costs/").content.decode()
