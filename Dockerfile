@@ -25,6 +25,7 @@ COPY sharing ./sharing
 COPY wavespeed_api ./wavespeed_api
 COPY templates ./templates
 COPY static ./static
+COPY deploy/docker-entrypoint /usr/local/bin/fluxsite-entrypoint
 
 # Static files are collected into the image (whitenoise serves them); data lives in the /data volume.
 ENV FLUXSITE_DATA_DIR=/data \
@@ -39,4 +40,6 @@ RUN DJANGO_SECRET_KEY=collectstatic-only FLUXSITE_DATA_DIR=/tmp/build-data pytho
 USER fluxsite
 VOLUME /data
 EXPOSE 8000
+# Only the compose simulator profile needs it: see deploy/docker-entrypoint.
+ENTRYPOINT ["fluxsite-entrypoint"]
 CMD ["gunicorn", "-c", "python:fluxsite.gunicorn_conf", "fluxsite.wsgi"]

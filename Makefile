@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SIM_PORT ?= 8765
 PORT ?= 8000
 
-.PHONY: run test test-scale install migrate bench soak clean
+.PHONY: run test test-scale test-compose install migrate bench soak clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 test-scale: install
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) FLUXSITE_QUEUE_NAME=fluxsite-ci-$$$$ \
 		$(PY) -m pytest -m "scale or not scale" $(PYTEST_ARGS)
+
+# The compose stack for real (deploy/test-compose/run.py): starts a Docker engine where none runs (as
+# root, from Debian's docker.io), builds stand-ins for the base images where no registry answers, runs
+# upgrade, kill, restart, backup/restore and S3 checks, and stops everything it started. Images are
+# kept in FLUXSITE_COMPOSE_CACHE (default /var/cache/fluxsite-compose) for the next run.
+test-compose: install
+	$(PY) deploy/test-compose/run.py
 
 $(VENV)/.bench-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[test,bench]'

@@ -1,5 +1,5 @@
-"""The deployment files say what they should: no Docker engine runs here, so the compose file, the
-Dockerfile and .env.example are read and checked against the code they start."""
+"""The deployment files say what they should: the compose file, the Dockerfile and .env.example are read
+and checked against the code they start (`make test-compose` runs them for real in a Docker engine)."""
 
 import re
 from pathlib import Path
@@ -36,7 +36,7 @@ def documented_settings():
 
 
 def test_the_compose_file_has_web_worker_database_redis_and_a_one_shot_migrate(services):
-    assert set(services) == {"migrate", "web", "worker", "db", "redis"}
+    assert set(services) == {"migrate", "web", "worker", "db", "redis", "simulator"}
     assert services["web"]["command"][0] == "gunicorn"
     assert "fluxsite.wsgi" in services["web"]["command"]
     assert services["worker"]["command"] == ["python", "manage.py", "qcluster"]
@@ -44,6 +44,24 @@ def test_the_compose_file_has_web_worker_database_redis_and_a_one_shot_migrate(s
     assert services["migrate"]["restart"] == "no"
     assert services["db"]["image"].startswith("postgres:")
     assert services["redis"]["image"].startswith("redis:")
+
+
+def test_the_simulator_runs_only_in_its_profile_and_the_app_waits_for_it_only_then(services):
+    simulator = services["simulator"]
+    assert simulator["profiles"] == ["simulator"]
+    assert simulator["command"][:3] == ["python", "manage.py", "wavespeed_simulator"]
+    assert "0.0.0.0" in simulator["command"] and "8765" in simulator["command"]
+    for name in ("web", "worker"):
+        assert services[name]["depends_on"]["simulator"] == {"condition": "service_healthy", "required": False}
+        assert services[name]["environment"]["FLUXSITE_SIMULATOR_HOST"] == "simulator"
+    entrypoint = (ROOT / "deploy" / "docker-entrypoint").read_text()
+    assert '-z "${WAVESPEED_API_KEY:-}"' in entrypoint  # a configured key always wins
+    assert "FLUXSITE_SIMULATOR=1" in entrypoint  # the banner on every page
+
+
+def test_web_is_published_on_loopback_only(services):
+    assert all(port.startswith("127.0.0.1:") for port in services["web"]["ports"])
+    assert all("ports" not in services[name] for name in services if name != "web")
 
 
 def test_web_and_worker_start_only_after_migrate_has_finished_and_the_servers_are_healthy(services):
@@ -117,4 +135,4 @@ def test_the_image_is_slim_runs_as_a_user_and_holds_no_test_tools():
     assert "[test]" not in dockerfile and "pytest" not in dockerfile
     assert "collectstatic" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".env", ".venv", "data", "tests", ".git"} <= set(ignored)
+    assert {".env", ".venv", "data", "tests", ".git", "deploy/test-compose"} <= set(ignored)
