@@ -246,7 +246,7 @@ FLUXSITE_LEASE_SECONDS = envint("FLUXSITE_LEASE_SECONDS", 10)
 # Threads the dispatcher uses for HTTP (submits, polls, downloads) beside its one database thread.
 FLUXSITE_DISPATCH_THREADS = envint("FLUXSITE_DISPATCH_THREADS", max(8, min(64, 2 * WAVESPEED_MAX_CONCURRENCY + 4)))
 # Submit POSTs under way at once. One means a crash leaves at most one submit without an answer,
-# which WaveSpeed's history then settles exactly (see Dispatcher.reconcile_submits).
+# which WaveSpeed's history then settles exactly (see variations/dispatcher/reconcile.py).
 FLUXSITE_SUBMIT_PARALLELISM = envint("FLUXSITE_SUBMIT_PARALLELISM", 1)
 # How long a submit without an answer waits before WaveSpeed's history is asked about it. Keep it
 # well above the connect + read timeouts: a submit WaveSpeed is still working on must show by then.

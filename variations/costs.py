@@ -24,7 +24,7 @@ import wavespeed_api as wavespeed
 from . import ledger
 from .connection import wavespeed_client
 from .ledger import format_usd
-from .models import ErrorCode, LedgerEntry, Status, Variation
+from .models import LedgerEntry, Status, Variation
 
 log = logging.getLogger(__name__)
 
@@ -125,30 +125,24 @@ def record_price(job, price):
         job.cost_usd = price
 
 
-def admit(job):
-    """Called by the dispatcher for a job it has just claimed (SUBMITTING): record the price known for
-    its parameters and send it only if it fits this month's budget. Returns False, having failed the
-    job with a message that says why, when it does not. WaveSpeed's fresh quote comes with the submit."""
+def budget_refusal(job):
+    """For a job the dispatcher has just claimed (SUBMITTING): record the price known for its parameters,
+    and say why it may not be sent when it does not fit this month's budget ("" when it fits).
+    WaveSpeed's fresh quote comes with the submit."""
     price = known_price(job)
     record_price(job, price)
     budget = settings.FLUXSITE_MONTHLY_BUDGET_USD
     if not budget:
-        return True
+        return ""
     # Jobs being submitted right now are not accepted yet, but will be: count them too.
     sending = Variation.objects.filter(status=Status.SUBMITTING).exclude(pk=job.pk).aggregate(usd=Sum("cost_usd"))
     committed = spent_this_month() + (sending["usd"] or 0)
     if committed + (price or 0) <= budget:
-        return True
-    job.move_to(
-        Status.FAILED,
-        submitted_at=None,
-        error_code=ErrorCode.BUDGET_REACHED,
-        error=(
-            f"Not sent: this month's WaveSpeed budget of {format_usd(budget)} is reached ({format_usd(committed)} spent, "
-            f"this job {format_usd(price)}). Retry it next month, or ask an admin to raise FLUXSITE_MONTHLY_BUDGET_USD."
-        ),
+        return ""
+    return (
+        f"Not sent: this month's WaveSpeed budget of {format_usd(budget)} is reached ({format_usd(committed)} spent, "
+        f"this job {format_usd(price)}). Retry it next month, or ask an admin to raise FLUXSITE_MONTHLY_BUDGET_USD."
     )
-    return False
 
 
 def budget_status():

@@ -169,6 +169,7 @@ class ErrorCode(models.TextChoices):
     BAD_REQUEST = "bad_request", "WaveSpeed refused the parameters"
     UNAUTHORIZED = "unauthorized", "WaveSpeed refused the API key"
     TIMEOUT = "timeout", "The prediction did not finish in time"
+    NOT_FOUND = "not_found", "WaveSpeed no longer has the prediction"
     DOWNLOAD = "download_failed", "The outputs could not be downloaded"
     UPLOAD = "upload_failed", "The source could not be uploaded to WaveSpeed"
     TASK_FAILED = "task_failed", "WaveSpeed failed the prediction"
@@ -277,36 +278,6 @@ class Variation(models.Model):
             for name, value in fields.items():
                 setattr(self, name, value)
         return bool(changed)
-
-    def record_result(self, prediction):
-        """Move on from a finished WaveSpeed prediction (a poll, the submit's answer or a webhook):
-        to STORING, back to QUEUED after a retryable failure, or to FAILED. False if another got there first."""
-        now = timezone.now()
-        if prediction.status == "completed":
-            if not prediction.outputs:
-                return self.move_to(Status.FAILED, finished_at=now, error_code=ErrorCode.TASK_FAILED, error="WaveSpeed finished without any output.")
-            return self.move_to(
-                Status.STORING,
-                finished_at=now,
-                poll_count=self.poll_count,
-                inference_ms=prediction.inference_ms,
-                remote_output_urls=prediction.outputs,
-                remote_nsfw=prediction.has_nsfw_contents,
-                next_poll_at=now,
-            )
-        error = prediction.error or "WaveSpeed failed the prediction."
-        if prediction.error_code in RETRYABLE_TASK_CODES and self.submit_attempts < MAX_SUBMIT_ATTEMPTS:
-            return self.move_to(
-                Status.QUEUED, poll_count=self.poll_count, prediction_id="", submitted_at=None, error=f"Attempt {self.submit_attempts}: {error}"
-            )
-        return self.move_to(
-            Status.FAILED,
-            finished_at=now,
-            poll_count=self.poll_count,
-            inference_ms=prediction.inference_ms,
-            error=error,
-            error_code=prediction.error_code or ErrorCode.TASK_FAILED,
-        )
 
     def cancel(self):
         """Cancel a job that has not finished; a prediction already at WaveSpeed is deleted there too."""

@@ -16,6 +16,7 @@ from variations.services import jobs as job_services
 import wavespeed_api as wavespeed
 from variations.connection import wavespeed_client
 from variations import costs
+from variations.dispatcher.submit import admit
 from variations.models import ErrorCode, Status, Variation
 from variations.params import VariationParams
 
@@ -99,12 +100,12 @@ def test_admit_records_the_last_price_of_the_same_parameters(source, member, cap
     earlier = make_job(source, member, Status.COMPLETED, num_images=1, size="512*512")
     spend(earlier, "0.025")
     job = claimed(source, member, num_images=1, size="512*512")
-    assert costs.admit(job) is True
+    assert admit(job) is True
     job.refresh_from_db()
     assert job.cost_usd == Decimal("0.025")
 
     other = claimed(source, member, num_images=2, size="512*512")
-    assert costs.admit(other) is True
+    assert admit(other) is True
     other.refresh_from_db()
     assert other.cost_usd is None  # never priced: recorded as unknown, not as free
     assert costs.fetch_price(other) is None
@@ -120,7 +121,7 @@ def test_a_job_over_the_monthly_budget_is_not_sent_and_says_why(settings, source
     Variation.objects.filter(pk=sending.pk).update(cost_usd=Decimal("0.25"))  # being submitted right now
 
     job = claimed(source, member)
-    assert costs.admit(job) is False
+    assert admit(job) is False
     job.refresh_from_db()
     assert job.status == Status.FAILED
     assert job.error_code == ErrorCode.BUDGET_REACHED
@@ -129,7 +130,7 @@ def test_a_job_over_the_monthly_budget_is_not_sent_and_says_why(settings, source
 
     Variation.objects.filter(pk=sending.pk).update(status=Status.CANCELLED)  # the other one never went out
     fits = claimed(source, member)
-    assert costs.admit(fits) is True  # 0.50 + 0.25 (the last price of these parameters) <= 0.90
+    assert admit(fits) is True  # 0.50 + 0.25 (the last price of these parameters) <= 0.90
 
 
 def test_spent_counts_what_wavespeed_charged_this_month_only(source, member):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from tests.factories import run_dispatcher_here
 from variations.services import jobs as job_services
 from variations import dispatcher, images
+from variations.dispatcher.follow import record_result
 from variations.models import ApiKeyRefusal, DispatcherLease, MAX_SUBMIT_ATTEMPTS, Output, Status, Variation
 from variations.params import VariationParams
 
@@ -187,7 +188,7 @@ def test_a_prediction_that_never_finishes_times_out_and_is_deleted(settings, fak
 
 
 def test_outputs_that_cannot_be_downloaded_fail_the_job_clearly(monkeypatch, fake_wavespeed, source, member):
-    monkeypatch.setattr("variations.dispatcher.loop.MAX_STORE_ATTEMPTS", 2)
+    monkeypatch.setattr("variations.dispatcher.outcomes.MAX_STORE_ATTEMPTS", 2)
     fake_wavespeed.config.download_error_rate = 1.0
     job = queue(source, member)[0]
 
@@ -203,7 +204,7 @@ def test_cancelling_a_running_job_deletes_the_prediction(fake_wavespeed, source,
     fake_wavespeed.config.latency = 30
     job = queue(source, member)[0]
     worker = dispatcher.Dispatcher("test")
-    worker.submit_queued()
+    worker.submits.send_queued()
     worker.pool.shutdown(wait=True)
     worker.collect()
     job.refresh_from_db()
@@ -268,15 +269,15 @@ def test_a_restarted_dispatcher_carries_on_jobs_where_they_were(fake_wavespeed, 
     first = dispatcher.Dispatcher("first")
     for job in (following, storing):
         job.move_to(Status.SUBMITTING)
-        first.launch(first.do_submit, first.on_submitted, Variation.objects.select_related("source").get(pk=job.pk))
+        first.launch(first.submits.send, first.submits.on_sent, Variation.objects.select_related("source").get(pk=job.pk))
     first.pool.shutdown(wait=True)
     first.collect()  # both now PROCESSING at WaveSpeed; then this dispatcher "dies"
     storing.refresh_from_db()
     time.sleep(0.4)
     prediction = first.client().get_result(storing.prediction_id)
-    storing.record_result(prediction)
+    record_result(storing, prediction)
     done = dispatcher.Dispatcher("half")
-    stored, _ = done.do_store(Variation.objects.select_related("source").get(pk=storing.pk), set())
+    stored, _ = done.stores.fetch(Variation.objects.select_related("source").get(pk=storing.pk), set())
     Output.objects.bulk_create(stored[:1])  # died after storing one of two outputs
 
     run()

@@ -288,7 +288,7 @@ def recover_after_first_submit(simulator):
 def test_a_401_in_the_middle_of_a_run(monkeypatch, fake_wavespeed, source, member):
     """The key stops working while jobs run: in-flight jobs wait and finish, queued ones are held (not failed),
     the one whose submit met the 401 fails saying so, and all carry on once the key works again."""
-    monkeypatch.setattr("variations.dispatcher.loop.KEY_RECHECK_SECONDS", 0)
+    monkeypatch.setattr("variations.dispatcher.outcomes.KEY_RECHECK_SECONDS", 0)
     fake_wavespeed.config.latency = 1.0
     jobs = [job_services.create_variation(source, VariationParams(size="256*256"), member) for _ in range(8)]
     revoked = threading.Event()

@@ -1,15 +1,48 @@
 """Copying a finished prediction's outputs into the app's own storage (WaveSpeed deletes its copies after 7 days).
 
-Runs in the dispatcher's pool threads: it downloads, checks and writes files, and touches no database row.
+fetch_outputs runs in the dispatcher's pool threads: it downloads, checks and writes files, and touches
+no database row. The store stage records what it stored on the loop's thread.
 """
+
+import logging
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 import wavespeed_api as wavespeed
 
 from .. import images, metadata
-from ..models import Output, output_path, output_thumbnail_path
+from ..models import Output, Status, Variation, output_path, output_thumbnail_path
+from .outcomes import Answer, Stage, apply
+
+log = logging.getLogger(__name__)
+
+
+class Stores:
+    """The store stage of one dispatcher: jobs whose outputs wait to be copied, and what came of it."""
+
+    def __init__(self, loop):
+        self.loop = loop
+
+    def store_finished(self):
+        ready = Variation.objects.filter(status=Status.STORING, next_poll_at__lte=timezone.now())
+        ready = ready.exclude(pk__in=self.loop.busy).select_related("source").prefetch_related("outputs")
+        for job in ready[: self.loop.threads]:
+            self.loop.launch(self.fetch, self.on_stored, job, {o.index for o in job.outputs.all()})
+
+    def fetch(self, job, stored_indexes):
+        return fetch_outputs(self.loop.client(), job, stored_indexes)
+
+    def on_stored(self, job, future):
+        try:
+            stored, errors = future.result()
+        except Exception as exc:  # storage full or unreachable: retry like a failed download
+            log.exception("storing outputs of job %s failed", job.pk)
+            stored, errors = [], [str(exc)]
+        Output.objects.bulk_create(stored, ignore_conflicts=True)
+        answer = Answer.NOT_STORED if errors else Answer.STORED
+        apply(job, Stage.STORE, answer, download_attempts=job.download_attempts + 1, message="; ".join(errors))
 
 
 def fetch_outputs(client, job, stored_indexes):

@@ -17,6 +17,7 @@ import wavespeed_api as wavespeed
 
 from ..connection import wavespeed_client
 from ..dispatcher import wake_dispatcher
+from ..dispatcher.follow import record_result
 from ..models import Status, Variation
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,6 @@ def wavespeed_webhook(request):
         return refuse("unreadable prediction")
     # Deliveries repeat (WaveSpeed retries): only the first one finds the job still processing.
     if job.status == Status.PROCESSING and prediction.finished:
-        job.record_result(prediction)
+        record_result(job, prediction)
         wake_dispatcher()
     return JsonResponse({"status": "ok"})

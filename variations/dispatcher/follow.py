@@ -1,0 +1,103 @@
+"""Following predictions at WaveSpeed to their end: polls, results (from a poll, the submit's answer or
+a webhook), predictions that run too long, and deletes of those no job wants any more."""
+
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Min
+from django.utils import timezone
+
+import wavespeed_api as wavespeed
+
+from ..models import ErrorCode, Status, Variation
+from .outcomes import OUTCOMES, Answer, Stage, answer_to, apply, result_answer
+
+log = logging.getLogger(__name__)
+
+
+def record_result(job, prediction, **counted):
+    """Move a PROCESSING job on from its finished prediction. `counted`: poll_count when a poll saw it.
+    False if the job had moved on meanwhile (a cancel, or the same result by another way)."""
+    return apply(
+        job, Stage.RESULT, result_answer(prediction),
+        finished_at=timezone.now(),
+        inference_ms=prediction.inference_ms,
+        remote_output_urls=prediction.outputs,
+        remote_nsfw=prediction.has_nsfw_contents,
+        error_code=prediction.error_code or ErrorCode.TASK_FAILED,
+        message=prediction.error or "WaveSpeed failed the prediction.",
+        **counted,
+    )
+
+
+class Follows:
+    """The follow stage of one dispatcher: polls due, results, timeouts and deletes."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.next_poll_due = None  # when the next poll falls due (None: none planned)
+        self.delete_retry_at = {}
+
+    def poll_due(self):
+        """Poll the predictions whose time has come, and note when the next one is due (the loop wakes then)."""
+        self.next_poll_due = None
+        room = self.loop.threads * 2 - len(self.loop.futures)
+        if room <= 0:
+            return
+        now = timezone.now()
+        following = Variation.objects.filter(status=Status.PROCESSING)
+        for job in following.filter(next_poll_at__lte=now).exclude(pk__in=self.loop.busy).order_by("next_poll_at")[:room]:
+            self.loop.launch(self.poll, self.on_polled, job)
+        self.next_poll_due = following.filter(next_poll_at__gt=now).aggregate(due=Min("next_poll_at"))["due"]
+
+    def poll(self, job):
+        return self.loop.client().get_result(job.prediction_id)
+
+    def on_polled(self, job, future):
+        polled = {"poll_count": job.poll_count + 1}
+        try:
+            prediction = future.result()
+        except wavespeed.WaveSpeedError as exc:
+            log.info("poll of job %s failed: %s", job.pk, exc.message)
+            gap = self.loop.timing.next_poll_delay(job)
+            apply(job, Stage.POLL, answer_to(exc), effects=self.loop, message=exc.message, poll_gap=gap, **polled)
+            return
+        if prediction.finished:
+            self.record(job, prediction, **polled)
+        else:
+            apply(job, Stage.POLL, Answer.RUNNING, poll_gap=self.loop.timing.next_poll_delay(job), **polled)
+
+    def record(self, job, prediction, **counted):
+        """Record a finished prediction, and learn from its duration when to poll the next ones."""
+        record_result(job, prediction, **counted)
+        if job.status == Status.STORING:
+            self.loop.timing.learn(job, prediction.inference_ms)
+
+    def expire_overdue(self):
+        timeout = settings.WAVESPEED_PREDICTION_TIMEOUT
+        limit = timezone.now() - timedelta(seconds=timeout)
+        for job in Variation.objects.filter(status=Status.PROCESSING, submitted_at__lt=limit).exclude(pk__in=self.loop.busy):
+            apply(job, Stage.TIMEOUT, Answer.OVERDUE, timeout=timeout)
+
+    def send_deletes(self):
+        now = time.monotonic()
+        pending = Variation.objects.filter(delete_pending=True).exclude(prediction_id="").exclude(pk__in=self.loop.busy)
+        for job in pending:
+            if self.delete_retry_at.get(job.pk, 0) <= now:
+                self.loop.launch(self.delete, self.on_deleted, job)
+
+    def delete(self, job):
+        return self.loop.client().delete_prediction(job.prediction_id)
+
+    def on_deleted(self, job, future):
+        try:
+            future.result()
+        except wavespeed.WaveSpeedError as exc:
+            log.info("delete of prediction %s failed for now: %s", job.prediction_id, exc.message)
+            retry_after = OUTCOMES[Stage.DELETE, Answer.NOT_DELETED].retry_after
+            self.delete_retry_at[job.pk] = time.monotonic() + retry_after
+            return
+        self.delete_retry_at.pop(job.pk, None)
+        apply(job, Stage.DELETE, Answer.DELETED)

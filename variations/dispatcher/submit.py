@@ -1,0 +1,141 @@
+"""Sending jobs: claim queued ones within WaveSpeed's limits and the budget, upload the source when
+WaveSpeed no longer has it, submit. What each answer does to the job is in outcomes.py."""
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+import wavespeed_api as wavespeed
+
+from .. import costs
+from ..models import IN_FLIGHT_STATUSES, Source, Status, Variation
+from .outcomes import Answer, Stage, answer_to, apply
+
+log = logging.getLogger(__name__)
+
+MAX_SUBMIT_PAUSE = 30.0  # seconds: the longest back-off between submits after errors
+
+
+class UploadFailed(Exception):
+    """WaveSpeed refused or failed the upload of the source (wraps its WaveSpeedError)."""
+
+    def __init__(self, cause):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def webhook_url():
+    public = settings.FLUXSITE_PUBLIC_URL
+    if public.startswith("https://") or (public and settings.FLUXSITE_WEBHOOK_ALLOW_HTTP):
+        return f"{public}/webhooks/wavespeed"
+    return ""
+
+
+def admit(job):
+    """For a job just claimed: record the price known for its parameters, and send it only if it fits
+    this month's budget. False, having failed the job saying why, when it does not."""
+    refusal = costs.budget_refusal(job)
+    if refusal:
+        apply(job, Stage.BUDGET, Answer.OVER_BUDGET, message=refusal)
+    return not refusal
+
+
+class Submits:
+    """The submit stage of one dispatcher: which jobs go out now, and the pool work that sends each."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.sending = set()  # ids of jobs whose submit POST is under way
+        self.paused_until = 0.0
+        self.pause_seconds = 1.0
+        self.upload_locks = {}
+        self.uploaded_urls = {}  # source id -> URL uploaded by this dispatcher (also saved on the Source)
+
+    def send_queued(self):
+        """Claim the oldest queued jobs that fit the concurrency cap, the per-minute limit and the budget."""
+        if self.loop.key_refused or time.monotonic() < self.paused_until:
+            return
+        in_flight = Variation.objects.filter(Q(status__in=IN_FLIGHT_STATUSES) | Q(delete_pending=True)).count()
+        free = settings.WAVESPEED_MAX_CONCURRENCY - in_flight
+        free = min(free, settings.FLUXSITE_SUBMIT_PARALLELISM - len(self.sending))
+        if free <= 0:
+            return
+        per_minute = settings.WAVESPEED_MAX_PER_MINUTE
+        used = 0
+        if per_minute:
+            window = timezone.now() - timedelta(seconds=60)
+            used = Variation.objects.filter(submitted_at__gte=window).aggregate(n=Sum("num_images"))["n"] or 0
+        queued = Variation.objects.filter(status=Status.QUEUED).select_related("source").order_by("created_at")
+        for job in queued[:free]:
+            if per_minute and used + job.num_images > per_minute:
+                break  # jobs go out in order: the next one waits for the window to move
+            claimed = apply(
+                job, Stage.CLAIM, Answer.SLOT_FREE, submitted_at=timezone.now(), submit_attempts=job.submit_attempts + 1
+            )
+            if claimed and admit(job):
+                used += job.num_images
+                self.sending.add(job.pk)
+                self.loop.launch(self.send, self.on_sent, job)
+
+    def send(self, job):
+        """In a pool thread: upload the source if WaveSpeed no longer has it, then submit."""
+        source = job.source
+        uploaded = ""
+        # Jobs of one source submitted together share one upload.
+        with self.upload_locks.setdefault(source.pk, threading.Lock()):
+            image_url = self.uploaded_urls.get(source.pk) or source.valid_wavespeed_url()
+            if not image_url:
+                with source.image.open("rb") as fh:
+                    data = fh.read()
+                try:
+                    uploaded = image_url = self.loop.client().upload_media(
+                        f"{source.sha256[:16]}.{source.extension}", data, source.content_type
+                    )
+                except wavespeed.WaveSpeedError as exc:
+                    raise UploadFailed(exc) from exc
+                self.uploaded_urls[source.pk] = image_url
+        price = costs.fetch_price(job)
+        return uploaded, price, self.loop.client().submit(image_url, job.params(), webhook_url())
+
+    def on_sent(self, job, future):
+        self.sending.discard(job.pk)
+        try:
+            uploaded, price, prediction = future.result()
+        except UploadFailed as exc:
+            apply(job, Stage.UPLOAD, answer_to(exc.cause), effects=self.loop, message=exc.cause.message)
+            return
+        except wavespeed.WaveSpeedError as exc:
+            apply(job, Stage.SUBMIT, answer_to(exc), effects=self.loop, message=exc.message)
+            return
+        except Exception as exc:  # storage trouble reading the source, or a bug: the job must not hang
+            log.exception("submit of job %s failed", job.pk)
+            apply(job, Stage.SUBMIT, Answer.LOCAL_FAILURE, effects=self.loop, message=str(exc))
+            return
+        self.pause_seconds = 1.0
+        self.accepted(job, uploaded, price, prediction)
+
+    def accepted(self, job, uploaded, price, prediction):
+        now = timezone.now()
+        costs.record_price(job, price)
+        if uploaded:
+            Source.objects.filter(pk=job.source_id).update(wavespeed_url=uploaded, wavespeed_uploaded_at=now)
+            job.source.wavespeed_url, job.source.wavespeed_uploaded_at = uploaded, now
+        hooked = bool(webhook_url())
+        moved = apply(
+            job, Stage.SUBMIT, Answer.ACCEPTED, prediction_id=prediction.id, submitted_at=now, via_webhook=hooked,
+            poll_gap=self.loop.timing.first_poll_delay(job, hooked),
+        )
+        if not moved:  # cancelled while the submit was under way: delete it at WaveSpeed
+            apply(job, Stage.SUBMIT, Answer.ACCEPTED_AFTER_CANCEL, prediction_id=prediction.id)
+        elif prediction.finished:
+            self.loop.follows.record(job, prediction)
+
+    def pause(self):
+        """Back off before the next submit, twice as long each time errors follow each other."""
+        self.paused_until = time.monotonic() + self.pause_seconds
+        self.pause_seconds = min(self.pause_seconds * 2, MAX_SUBMIT_PAUSE)
