@@ -1,6 +1,8 @@
 """The JSON API root under /api/v1/: each app's router mounted on one NinjaAPI, which also writes
 /api/v1/openapi.json from their schemas, with the answers every operation shares."""
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import ValidationError
 
@@ -30,6 +32,11 @@ class DocumentedAPI(NinjaAPI):
                 responses.setdefault(
                     "401", {"description": "Unauthorized", "content": {"application/json": {"schema": detail}}}
                 )
+                if "requestBody" in operation:
+                    responses["413"] = {
+                        "description": "Request body over the size limit",
+                        "content": {"application/json": {"schema": detail}},
+                    }
         return schema
 
 
@@ -60,6 +67,19 @@ def without_param_source(loc):
 def validation_failed(request, exc):
     errors = [{**error, "loc": without_param_source(error["loc"])} for error in exc.errors]
     return api.create_response(request, {"errors": errors_by_field(errors)}, status=400)
+
+@api.exception_handler(RequestDataTooBig)
+def body_too_large(request, exc):
+    return api.create_response(request, {"detail": "The request body is over the size limit."}, status=413)
+
+
+@api.exception_handler(MultiPartParserError)
+@api.exception_handler(SuspiciousOperation)
+def body_unreadable(request, exc):
+    """A body Django will not read (a multipart header over 1 KB, e.g. a very long file name; too many
+    fields or files): JSON like every answer under /api/, not the HTML error page."""
+    return api.create_response(request, {"detail": f"The request body cannot be read: {exc}"}, status=400)
+
 
 api.add_router("", variations_router)
 api.add_router("/shares", shares_router)

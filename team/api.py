@@ -31,11 +31,17 @@ class BearerToken(security.HttpBearer):
 
 
 class SessionAuth(security.SessionAuth):
-    """The browser's session (ninja checks its CSRF token on unsafe methods)."""
+    """The browser's session (ninja checks its CSRF token on unsafe methods). A request that sends an
+    Authorization header is judged by that alone: a wrong or revoked token is a 401, not a CSRF failure."""
 
     def __init__(self, permission=None):
         super().__init__()
         self.permission = permission
+
+    def __call__(self, request):
+        if "Authorization" in request.headers:
+            return None
+        return super().__call__(request)
 
     def authenticate(self, request, key):
         return _checked(super().authenticate(request, key), self.permission)

@@ -1,0 +1,79 @@
+"""Everything under /api/ answers JSON in the documented shapes, even when Django refuses the request
+before any operation: wrong tokens are 401 (not a CSRF failure), unreadable or oversized bodies 400/413."""
+
+import json
+
+import pytest
+from django.test import Client
+
+from team.models import ApiToken
+from tests.factories import make_image
+
+pytestmark = pytest.mark.django_db
+
+
+def browser_like(**headers):
+    """A client that enforces CSRF as a browser's requests meet it."""
+    return Client(enforce_csrf_checks=True, **headers)
+
+
+@pytest.mark.parametrize("token", ["fxs_not-a-real-token", "revoked"])
+def test_a_wrong_or_revoked_token_is_a_401_on_every_method(member, completed_job, token):
+    if token == "revoked":
+        row, token = ApiToken.issue(member, "old")
+        row.delete()
+    client = browser_like(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    answers = [
+        client.post("/api/v1/variations", json.dumps({"source": str(completed_job.source_id)}), content_type="application/json"),
+        client.delete(f"/api/v1/variations/{completed_job.pk}"),
+        client.post("/api/v1/shares", json.dumps({"source": str(completed_job.source_id)}), content_type="application/json"),
+        client.get("/api/v1/variations"),
+    ]
+
+    for answer in answers:
+        assert answer.status_code == 401 and answer.json() == {"detail": "Unauthorized"}, answer.content
+
+
+def test_a_session_still_needs_its_csrf_token(member, completed_job):
+    client = browser_like()
+    client.force_login(member)
+
+    answer = client.delete(f"/api/v1/variations/{completed_job.pk}")
+
+    assert answer.status_code == 403 and "CSRF" in answer.json()["detail"]
+
+
+def multipart(filename, data):
+    return (b'--XyZ\r\nContent-Disposition: form-data; name="image"; filename="' + filename.encode()
+            + b'"\r\nContent-Type: image/jpeg\r\n\r\n' + data + b"\r\n--XyZ--\r\n")
+
+
+def test_an_over_long_file_name_is_a_json_400(api):
+    answer = api.post("/api/v1/sources", multipart("a" * 2000 + ".jpg", make_image()), content_type="multipart/form-data; boundary=XyZ")
+
+    assert answer.status_code == 400 and answer["Content-Type"].startswith("application/json")
+    assert "cannot be read" in answer.json()["detail"]
+
+
+def test_a_body_over_the_limit_is_a_json_413(api, settings, source):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+
+    answer = api.post("/api/v1/variations", json.dumps({"source": str(source.pk), "size": "x" * 20_000}), content_type="application/json")
+
+    assert answer.status_code == 413 and answer.json() == {"detail": "The request body is over the size limit."}
+
+
+def test_too_many_form_fields_are_a_json_400(api, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+
+    answer = api.post("/api/v1/sources", {f"field{n}": "x" for n in range(20)})
+
+    assert answer.status_code == 400 and answer["Content-Type"].startswith("application/json")
+
+
+def test_the_schema_documents_413_for_operations_with_a_body(client):
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+
+    assert "413" in paths["/api/v1/sources"]["post"]["responses"]
+    assert "413" not in paths["/api/v1/variations"]["get"]["responses"]
