@@ -3,9 +3,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from variations.views.wavespeed import wavespeed_page
+
 from .api import api
 
 urlpatterns = [
+    path("admin/wavespeed/", wavespeed_page, name="admin-wavespeed"),  # before admin/, which would take it
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("", include("team.urls")),
