@@ -11,8 +11,11 @@ from tests.factories import run_dispatcher_here
 from variations.services import jobs as job_services
 from variations import dispatcher, images
 from variations.dispatcher.follow import record_result
-from variations.models import ApiKeyRefusal, DispatcherLease, MAX_SUBMIT_ATTEMPTS, Output, Status, Variation
+from variations.models import (
+    MAX_SUBMIT_ATTEMPTS, ApiKeyRefusal, DispatcherLease, Output, Status, Variation, WaveSpeedErrorCount,
+)
 from variations.params import VariationParams
+from wavespeed_api import take_error_tally
 
 pytestmark = pytest.mark.django_db
 
@@ -198,6 +201,21 @@ def test_outputs_that_cannot_be_downloaded_fail_the_job_clearly(monkeypatch, fak
     assert job.status == Status.FAILED and job.error_code == "download_failed"
     assert "output 0" in job.error
     assert not Output.objects.filter(variation=job).exists()
+
+
+def test_a_source_that_cannot_be_read_fails_the_job_and_counts_no_wavespeed_error(fake_wavespeed, source, member):
+    """A local failure is retried like a 5xx, but /metrics must not report WaveSpeed 5xx answers that never happened."""
+    job = queue(source, member)[0]
+    source.image.storage.delete(source.image.name)
+    take_error_tally()  # drop what earlier tests left in this process
+
+    run()
+
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Status.FAILED, "upload_failed")
+    assert job.error.startswith(f"Submit failed {MAX_SUBMIT_ATTEMPTS} times:")
+    assert fake_wavespeed.stats()["uploads"] == fake_wavespeed.stats()["submit_requests"] == 0
+    assert not WaveSpeedErrorCount.objects.exists()
 
 
 def test_cancelling_a_running_job_deletes_the_prediction(fake_wavespeed, source, member):
