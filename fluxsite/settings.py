@@ -222,6 +222,9 @@ if FLUXSITE_S3_BUCKET:
 FLUXSITE_MAX_UPLOAD_BYTES = envint("FLUXSITE_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 FLUXSITE_MAX_PIXELS = envint("FLUXSITE_MAX_PIXELS", 64_000_000)
 FLUXSITE_THUMBNAIL_PX = 512
+# "Thumbnails only" share links open a preview this many px on its longest side: a WebP made once on
+# demand and kept in storage (previews/), never the original.
+FLUXSITE_SHARE_PREVIEW_PX = envint("FLUXSITE_SHARE_PREVIEW_PX", 1024)
 # Files that leave the team (share links, their zips, outputs) never carry location, serials or owner
 # names; the team's own originals are kept byte for byte unless this takes them out at upload too.
 FLUXSITE_STRIP_METADATA_ON_UPLOAD = envbool("FLUXSITE_STRIP_METADATA_ON_UPLOAD")

@@ -10,6 +10,8 @@ urlpatterns = [
     path("boards/<int:board_id>/rename", boards.rename_board, name="board-rename"),
     path("boards/<int:board_id>/delete", boards.delete_board, name="board-delete"),
     path("boards/<int:board_id>/items", boards.board_items_change, name="board-items"),
+    path("boards/<int:board_id>/cover", boards.choose_cover, name="board-cover"),
+    path("boards/<int:board_id>/download.zip", boards.board_zip, name="board-download"),
     path("shares/", shares.share_list, name="shares"),
     path("shares/new", shares.new_share, name="share-new"),
     path("shares/<int:share_id>/", shares.share_detail, name="share-detail"),
@@ -22,4 +24,6 @@ urlpatterns = [
     path("s/<str:token>/media/sources/<uuid:source_id>/thumbnail", media.shared_source_file, {"thumbnail": True}, name="shared-source-thumbnail"),
     path("s/<str:token>/media/outputs/<uuid:output_id>", media.shared_output_file, name="shared-output"),
     path("s/<str:token>/media/outputs/<uuid:output_id>/thumbnail", media.shared_output_file, {"thumbnail": True}, name="shared-output-thumbnail"),
+    path("s/<str:token>/media/sources/<uuid:source_id>/preview", media.shared_source_file, {"preview": True}, name="shared-source-preview"),
+    path("s/<str:token>/media/outputs/<uuid:output_id>/preview", media.shared_output_file, {"preview": True}, name="shared-output-preview"),
 ]

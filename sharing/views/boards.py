@@ -1,18 +1,20 @@
-"""Boards: the list, one board in the gallery layout, and adding or removing sources and outputs."""
+"""Boards: the list, one board in the gallery layout, adding or removing sources and outputs, its cover and its zip."""
 
+import tempfile
 import uuid
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from team.access import browse_required, forbidden, require, safe_next
+from team.access import browse_required, download_required, forbidden, require, safe_next
 from variations.models import Output, Source
+from variations.services import archive
 
 from ..forms import BoardForm
-from ..models import Board, board_items, boards_holding, boards_overview
+from ..models import Board, board_contents, board_items, boards_holding, boards_overview
 
 curate_required = require("curate")
 
@@ -128,3 +130,29 @@ def board_items_change(request, board_id):
         added = board.add(thing, request.user)
         messages.success(request, f"Added to “{board.name}”." if added else f"Already on “{board.name}”.")
     return redirect(safe_next(request, reverse("board", args=[board.pk])))
+
+
+@curate_required
+@require_POST
+def choose_cover(request, board_id):
+    """Make one item the board's cover (`item`), or with none posted go back to the first item."""
+    board = get_object_or_404(Board, pk=board_id)
+    item, item_id = None, request.POST.get("item", "")
+    if item_id:
+        item = board.items.filter(pk=int(item_id)).first() if item_id.isdigit() else None
+        if item is None:
+            raise Http404("No such item on this board.")
+    board.choose_cover(item)
+    messages.success(request, "Cover chosen." if item else "The first item is the cover again.")
+    return redirect("board", board.pk)
+
+
+@download_required
+@require_GET
+def board_zip(request, board_id):
+    """The board's sources and outputs in one zip, in its order, with parameters.json and parameters.csv."""
+    board = get_object_or_404(Board, pk=board_id)
+    zipped = tempfile.TemporaryFile()
+    archive.write_archive(zipped, *board_contents(board))
+    zipped.seek(0)
+    return FileResponse(zipped, as_attachment=True, filename=f"board-{board.pk}.zip", content_type="application/zip")

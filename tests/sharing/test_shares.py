@@ -69,7 +69,7 @@ def test_api_makes_lists_and_revokes_links(member, completed_job, client):
     assert response.status_code == 201
     body = response.json()
     assert body["url"] == f"http://testserver/s/{body['token']}/"
-    assert body["target"] == {"type": "source", "id": str(completed_job.source_id), "name": "Source gallery"}
+    assert body["target"] == {"type": "source", "id": str(completed_job.source_id), "name": completed_job.source.title}
     assert body["has_password"] and body["allow_download"] and not body["show_parameters"] and "password" not in body
     assert body["expires_at"] and body["status"] == "active"
 
@@ -220,7 +220,8 @@ def test_a_board_link_grants_exactly_the_boards_items(outsider, member, complete
     assert outsider.get(f"/s/{token}/media/outputs/{not_chosen.pk}/thumbnail").status_code == 404
     assert outsider.get(f"/s/{token}/media/sources/{completed_job.source_id}/thumbnail").status_code == 404
     assert outsider.get(f"/s/{token}/media/outputs/{colleagues_job.outputs.get().pk}/thumbnail").status_code == 404
-    assert outsider.get(f"/s/{token}/download.zip").status_code == 404
+    zipped = zipfile.ZipFile(io.BytesIO(b"".join(outsider.get(f"/s/{token}/download.zip").streaming_content)))
+    assert len(zipped.namelist()) == 2  # the board's zip: exactly its output and its source
     board.remove(chosen)
     assert outsider.get(f"/s/{token}/media/outputs/{chosen.pk}").status_code == 404
 

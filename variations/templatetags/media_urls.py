@@ -41,8 +41,10 @@ def archive_url(context, source):
 @register.simple_tag(takes_context=True)
 def open_url(context, item):
     """{% open_url item as url %}: where a tile's image leads: the item's studio page for a person who
-    may browse, else (share pages) its original when downloads are allowed, else nowhere ('')."""
+    may browse, else (share pages) its original when downloads are allowed, else its larger preview."""
     may = context.get("may") or {}
     if may.get("browse"):
         return reverse(PAGES[item._meta.model_name], args=[item.pk])
-    return _file_url(context, item) if may.get("download") else ""
+    if may.get("download"):
+        return _file_url(context, item)
+    return _file_url(context, item, "-preview") if context.get("share_token") else ""
