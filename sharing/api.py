@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema
 from ninja import Status as Reply
 from ninja.errors import HttpError
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from team.api import DetailOut, requires
 from variations.models import Source
@@ -20,8 +20,11 @@ router = Router(tags=["shares"])
 class ShareIn(ShareOptions):
     """Exactly one of `source` (a source gallery) and `board`."""
 
-    source: UUID | None = None
-    board: int | None = None
+    # Neither may be null: the schema's oneOf says exactly one of them is there.
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["source"]}, {"required": ["board"]}]})
+
+    source: UUID = Field(None, strict=False)  # a UUID arrives as text in JSON
+    board: int = Field(None, ge=1, le=2**63 - 1)
 
     @model_validator(mode="after")
     def _one_target(self):
@@ -69,7 +72,7 @@ class ShareOut(Schema):
         if obj.board_id:
             return {"type": "board", "id": str(obj.board_id), "name": obj.board.name}
         if obj.source_id:
-            return {"type": "source", "id": str(obj.source_id), "name": "Source gallery"}
+            return {"type": "source", "id": str(obj.source_id), "name": obj.source.title}
         return {"type": "deleted", "id": "", "name": obj.target_label}
 
     @staticmethod

@@ -242,7 +242,7 @@ class ShareLink(models.Model):
     def target_label(self):
         if self.board_id:
             return f"Board “{self.board.name}”"
-        return "Source gallery" if self.source_id else "A deleted gallery or board"
+        return f"Gallery “{self.source.title}”" if self.source_id else "A deleted gallery or board"
 
     @property
     def has_password(self):

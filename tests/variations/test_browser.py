@@ -214,6 +214,7 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     # Open compare from an output: a slider over the source, moved with the keyboard, then side by side.
     output = rerun.locator(".tile").first
     output.hover()
+    output.locator(".tile-menu > summary").click()  # one menu per tile
     output.get_by_role("link", name="Compare with the source").click()
     viewer = page.locator(".viewer")
     expect(viewer).to_have_attribute("data-mode", "slider")
@@ -296,7 +297,8 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     page.locator(".source-tile a.source-tile-link").first.click()
     output_tile = page.locator("article.job .tile").first
     output_tile.hover()
-    output_tile.get_by_role("button", name="Vary this").click()
+    output_tile.locator(".tile-menu > summary").click()
+    output_tile.get_by_role("button", name="Vary this…").click()
     expect(page.get_by_text("Made from")).to_be_visible()
     page.locator(".lineage").get_by_role("link", name="its own source").click()
     expect(page.get_by_text("Variations made from this (1)")).to_be_visible()
