@@ -30,31 +30,31 @@ def test_a_timing_that_is_no_number_is_a_malformed_answer(inference):
 
 
 @pytest.fixture
-def client():
+def unretrying_client():
     return WaveSpeedClient(api_key="k", base_url=BASE, retry_backoff=0, retries=0)
 
 
 @responses.activate
 @pytest.mark.parametrize("balance", ["1e400", "-1e400", "NaN"])
-def test_a_balance_that_is_no_finite_number_is_malformed(client, balance):
+def test_a_balance_that_is_no_finite_number_is_malformed(unretrying_client, balance):
     responses.get(f"{BASE}/api/v3/balance", body=f'{{"code": 200, "data": {{"balance": {balance}}}}}', content_type="application/json")
 
     with pytest.raises(MalformedResponse):
-        client.balance()
+        unretrying_client.balance()
 
 
 @responses.activate
 @pytest.mark.parametrize("count", ["1e400", "-1", "7"])
-def test_a_deleted_count_out_of_range_is_malformed(client, count):
+def test_a_deleted_count_out_of_range_is_malformed(unretrying_client, count):
     responses.post(f"{BASE}/api/v3/predictions/delete", body=f'{{"code": 200, "data": {{"deleted_count": {count}}}}}', content_type="application/json")
 
     with pytest.raises(MalformedResponse):
-        client.delete_prediction("p1")
+        unretrying_client.delete_prediction("p1")
 
 
 @responses.activate
-def test_a_deleted_count_of_zero_still_means_nothing_was_deleted(client):
+def test_a_deleted_count_of_zero_still_means_nothing_was_deleted(unretrying_client):
     responses.post(f"{BASE}/api/v3/predictions/delete", json={"code": 200, "data": {"deleted_count": 0}})
 
     with pytest.raises(NotFound):
-        client.delete_prediction("p1")
+        unretrying_client.delete_prediction("p1")
