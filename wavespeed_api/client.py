@@ -327,11 +327,6 @@ class WaveSpeedClient:
 
         return self._with_retries(call)
 
-    def recent_predictions(self, page=1, page_size=100):
-        """[(id, created_at)] of this model's tasks in one history page, for the dispatcher's settling."""
-        listed = self.history(page=page, page_size=page_size)
-        return [(item.id, item.created_at) for item in listed if item.created_at and item.model in ("", MODEL_ID)]
-
     def webhook_secret(self):
         def call():
             response = self._request("GET", "/api/v3/webhook/secret")

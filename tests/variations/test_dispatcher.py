@@ -266,21 +266,6 @@ def test_a_submit_that_reached_wavespeed_is_followed_not_sent_again(fake_wavespe
     assert fake_wavespeed.stats()["submits"] == 1
 
 
-def test_submits_that_cannot_be_told_apart_fail_as_ambiguous(fake_wavespeed, source, member):
-    jobs = [left_mid_submit(job) for job in queue(source, member, count=2)]
-    client = dispatcher.Dispatcher("dead").client()
-    url = client.upload_media("s.jpg", source.image.read(), "image/jpeg")
-    for job in jobs:
-        client.submit(url, job.params())
-
-    run()
-
-    for job in jobs:
-        job.refresh_from_db()
-        assert job.status == Status.FAILED and job.error_code == "submit_ambiguous"
-    assert fake_wavespeed.stats()["submits"] == 2
-
-
 def test_a_restarted_dispatcher_carries_on_jobs_where_they_were(fake_wavespeed, source, member):
     """One job already at WaveSpeed, one half stored: both finish with no new submit and no duplicate."""
     following, storing = queue(source, member, count=2, num_images=2)

@@ -1,8 +1,10 @@
 """Settling submits that got no answer, from WaveSpeed's own history of the key's predictions.
 
-A submit POST that timed out, or whose dispatcher died before hearing back, may or may not have
-created a (charged) prediction. Sending it again blindly could pay twice; failing it could lose a
-job that never left. The history tells: predictions we do not know, made around that moment.
+A submit POST that timed out, was answered 5xx, or whose dispatcher died before hearing back, may or
+may not have created a (charged) prediction. Sending it again blindly could pay twice; failing it could
+lose a job that never left. The history tells: predictions of this model we do not know, made around
+that moment. The history is the whole account's (the website and other keys show up in it) and has no
+inputs, so a task is tied to a job only by model, time and order, never guessed.
 """
 
 import functools
@@ -69,9 +71,9 @@ class Reconciler:
                     apply(job, Stage.RECONCILE, Answer.AMBIGUOUS, message="WaveSpeed's history could not be read")
             self.next_look = time.monotonic() + OUTCOMES[Stage.RECONCILE, Answer.HISTORY_UNREADABLE].retry_after
             return
-        known = Variation.objects.filter(prediction_id__in=[pid for pid, _ in recent]).values_list("prediction_id", flat=True)
+        known = Variation.objects.filter(prediction_id__in=[item.id for item in recent]).values_list("prediction_id", flat=True)
         known = set(known)
-        verdicts = settle(limbo, [(pid, created) for pid, created in recent if pid not in known])
+        verdicts = settle(limbo, [item for item in recent if item.id not in known])
         for job in limbo:
             verdict = verdicts[job.pk]
             log.info("unanswered submit of job %s: %s %s", job.pk, verdict.answer.name, verdict.prediction_id)
@@ -79,38 +81,59 @@ class Reconciler:
 
 
 def recent_since(client, since):
-    """The key's predictions, newest first, back to `since`: [(id, created_at)]."""
+    """This model's tasks in the account's history, newest first, back to `since`: [HistoryItem]. Other
+    models' tasks are left out; one whose time cannot be read stays in (it could be any job's)."""
     found = []
     for page in range(1, MAX_PAGES + 1):
-        listed = client.recent_predictions(page=page)
-        found += listed
-        if len(listed) < 100 or min(created for _, created in listed) < since:
+        listed = client.history(page=page)
+        found += [item for item in listed if item.model in ("", wavespeed.MODEL_ID)]
+        times = [item.created_at for item in listed if item.created_at]
+        if len(listed) < 100 or (times and min(times) < since):
             break
     return found
 
 
 def settle(limbo, unknown):
-    """Decide each unanswered submit from the predictions WaveSpeed has that no job of ours knows.
+    """Decide each unanswered submit from the tasks of this model WaveSpeed has that no job of ours knows.
 
-    None from its moment: the submit never arrived, send it again. Exactly one, claimed by no other
-    job in limbo: it arrived, follow that prediction. Anything else cannot be told apart safely.
+    Jobs whose time windows share candidates are decided together. No candidate: the submits never
+    arrived, send them again. As many candidates as jobs, and submits one at a time (so WaveSpeed made
+    them in the order they were claimed): each job follows the task of its rank, if that task falls in
+    its own window. Anything else (another client's task in the window, a time that cannot be read, a
+    submit that may have been lost beside one that arrived) cannot be told apart: say so, never guess.
     """
     answer_window = timedelta(seconds=settings.WAVESPEED_CONNECT_TIMEOUT + settings.WAVESPEED_READ_TIMEOUT)
-    candidates = {
-        job.pk: [
-            pid for pid, created in unknown
-            if job.submitted_at - CLOCK_SKEW <= created <= job.submitted_at + answer_window + CLOCK_SKEW
-        ]
-        for job in limbo
-    }
+
+    def fits(job, item):
+        lowest, highest = job.submitted_at - CLOCK_SKEW, job.submitted_at + answer_window + CLOCK_SKEW
+        return item.created_at is None or lowest <= item.created_at <= highest
+
+    candidates = {job.pk: {item.id: item for item in unknown if fits(job, item)} for job in limbo}
     verdicts = {}
-    for job in limbo:
-        mine = candidates[job.pk]
-        shared = any(mine[0] in others for pk, others in candidates.items() if pk != job.pk) if mine else False
-        if not mine:
-            verdicts[job.pk] = Verdict(Answer.NEVER_ARRIVED)
-        elif len(mine) == 1 and not shared:
-            verdicts[job.pk] = Verdict(Answer.ARRIVED, prediction_id=mine[0])
-        else:
-            verdicts[job.pk] = Verdict(Answer.AMBIGUOUS, reason=f"{len(mine)} predictions at WaveSpeed could be this job's")
+    for group in _sharing_candidates(limbo, candidates):
+        items = {pid: item for job in group for pid, item in candidates[job.pk].items()}
+        ranked = sorted(items.values(), key=lambda item: (item.created_at is None, item.created_at or 0))
+        in_order = (
+            settings.FLUXSITE_SUBMIT_PARALLELISM == 1
+            and len(ranked) == len(group)
+            and all(item.id in candidates[job.pk] and item.created_at for job, item in zip(group, ranked))
+        )
+        for job, item in zip(group, ranked if in_order else [None] * len(group)):
+            if not items:
+                verdicts[job.pk] = Verdict(Answer.NEVER_ARRIVED)
+            elif item is not None:
+                verdicts[job.pk] = Verdict(Answer.ARRIVED, prediction_id=item.id)
+            else:
+                reason = f"{len(items)} tasks at WaveSpeed could be the {len(group)} submits made then"
+                verdicts[job.pk] = Verdict(Answer.AMBIGUOUS, reason=reason)
     return verdicts
+
+
+def _sharing_candidates(limbo, candidates):
+    """The jobs in groups that share candidate tasks (directly or through each other), each oldest first."""
+    groups = []
+    for job in sorted(limbo, key=lambda job: job.submitted_at):
+        joined = [group for group in groups if any(candidates[job.pk].keys() & candidates[other.pk].keys() for other in group)]
+        merged = [other for group in joined for other in group] + [job]
+        groups = [group for group in groups if group not in joined] + [sorted(merged, key=lambda j: j.submitted_at)]
+    return groups
