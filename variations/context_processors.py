@@ -4,6 +4,13 @@ from django.conf import settings
 
 from .models import ApiKeyRefusal
 
+REFUSAL_FIX = {
+    ApiKeyRefusal.Kind.UNAUTHORIZED: "the key works again: check WAVESPEED_API_KEY (a key works only after the "
+    "account's first top-up)",
+    ApiKeyRefusal.Kind.FORBIDDEN: "WaveSpeed allows the account again (it may be suspended): ask WaveSpeed support",
+    ApiKeyRefusal.Kind.INSUFFICIENT_BALANCE: "the WaveSpeed account is topped up (checked every minute)",
+}
+
 
 def service_banner(request):
     """{"banner": why jobs may not produce real images right now, or None}, looked up once per request
@@ -32,8 +39,9 @@ def _banner():
     if refusal:
         return {
             "kind": "error",
-            "title": "WaveSpeed refused the API key",
-            "text": "Since {:%Y-%m-%d %H:%M} UTC no job is submitted; queued jobs go out once the key "
-            "works again. Check WAVESPEED_API_KEY.".format(refusal.refused_at),
+            "title": ApiKeyRefusal.Kind(refusal.kind).label,
+            "text": "Since {:%Y-%m-%d %H:%M} UTC no job is submitted; queued jobs wait and go out once {}.".format(
+                refusal.refused_at, REFUSAL_FIX[refusal.kind]
+            ),
         }
     return None

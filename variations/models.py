@@ -371,9 +371,16 @@ def upload_fingerprint():
 
 
 class ApiKeyRefusal(models.Model):
-    """WaveSpeed answered 401 for this key: no more submits with it until it works again."""
+    """WaveSpeed refused this key (401), its account (403) or, for lack of credit, a submit: no more
+    submits with it until it works again (the dispatcher checks the balance each minute)."""
+
+    class Kind(models.TextChoices):  # the WaveSpeedError kinds that pause submits
+        UNAUTHORIZED = "unauthorized", "WaveSpeed refused the API key (401)"
+        FORBIDDEN = "forbidden", "WaveSpeed refused the account (403)"
+        INSUFFICIENT_BALANCE = "insufficient_balance", "The WaveSpeed balance is too low"
 
     fingerprint = models.CharField(max_length=16, primary_key=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.UNAUTHORIZED)
     message = models.TextField(blank=True)
     refused_at = models.DateTimeField(default=timezone.now)
     checked_at = models.DateTimeField(default=timezone.now)

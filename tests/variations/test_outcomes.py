@@ -44,7 +44,7 @@ class Effects:
     def pause_submits(self):
         self.paused += 1
 
-    def refuse_key(self, message):
+    def refuse_key(self, message, kind):
         self.refused.append(message)
 
 
@@ -85,11 +85,11 @@ def test_errors_read_as_the_answers_they_are():
     assert answer_to(wavespeed.BadRequest.__new__(wavespeed.BadRequest)) == Answer.REFUSED
 
 
-def test_only_a_429_gives_the_submit_attempt_back():
-    assert not OUTCOMES[Stage.SUBMIT, Answer.RATE_LIMITED].counts_as_attempt
-    assert not OUTCOMES[Stage.UPLOAD, Answer.RATE_LIMITED].counts_as_attempt
-    others = [key for key, outcome in OUTCOMES.items() if not outcome.counts_as_attempt]
-    assert sorted(stage.name for stage, _ in others) == ["SUBMIT", "UPLOAD"]
+def test_only_a_429_or_a_lack_of_credit_gives_the_submit_attempt_back():
+    others = {key for key, outcome in OUTCOMES.items() if not outcome.counts_as_attempt}
+    assert others == {
+        (stage, answer) for stage in (Stage.SUBMIT, Stage.UPLOAD) for answer in (Answer.RATE_LIMITED, Answer.NO_CREDIT)
+    }
 
 
 def test_only_an_answer_that_created_nothing_at_wavespeed_sends_a_job_again():

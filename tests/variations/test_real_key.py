@@ -108,3 +108,74 @@ def test_tasks_of_other_models_and_unreadable_times_never_raise(fake_wavespeed, 
 
     job.refresh_from_db()
     assert (job.status, job.prediction_id) == (Status.COMPLETED, landed.id)
+
+
+# --- problem 6 and the balance: refusals pause submits, and the banner says which -----------------------
+
+BASE = "https://api.wavespeed.test"
+
+
+def answering_submits_with(mocked, status, body):
+    mocked.post(f"{BASE}/api/v3/media/upload/binary", json={"code": 200, "data": {"download_url": "https://f.test/s.jpg"}})
+    mocked.post(f"{BASE}/api/v3/model/price", json={"code": 200, "data": {"price": 0.025}})
+    mocked.post(f"{BASE}/api/v3/wavespeed-ai/flux-redux-dev", status=status, json=body)
+
+
+@pytest.fixture
+def mocked():
+    import responses
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def submit_posts(mocked):
+    return [c for c in mocked.calls if c.request.url.endswith("flux-redux-dev")]
+
+
+def test_a_403_pauses_submits_and_the_banner_says_it_is_the_account(client, mocked, source, member):
+    answering_submits_with(mocked, 403, {"code": 403, "message": "account suspended"})
+    jobs = queue(source, member, count=3)
+
+    run_dispatcher_here(5)
+
+    statuses = sorted(Variation.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True))
+    assert statuses == [Status.FAILED, Status.QUEUED, Status.QUEUED]  # the one refused; the rest wait
+    assert len(submit_posts(mocked)) == 1
+    refusal = ApiKeyRefusal.for_current_key()
+    assert refusal.kind == ApiKeyRefusal.Kind.FORBIDDEN
+    client.force_login(member)
+    page = client.get("/").content.decode()
+    assert "WaveSpeed refused the account (403)" in page and "ask WaveSpeed support" in page
+
+
+def test_an_empty_balance_pauses_submits_instead_of_failing_every_job(client, mocked, source, member):
+    answering_submits_with(mocked, 400, {"code": 400, "message": "Insufficient balance"})
+    jobs = queue(source, member, count=3)
+
+    run_dispatcher_here(5)
+
+    assert set(Variation.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True)) == {Status.QUEUED}
+    assert Variation.objects.get(pk=jobs[0].pk).submit_attempts == 0  # not an attempt: nothing was made
+    assert len(submit_posts(mocked)) == 1
+    assert ApiKeyRefusal.for_current_key().kind == ApiKeyRefusal.Kind.INSUFFICIENT_BALANCE
+    client.force_login(member)
+    assert "The WaveSpeed balance is too low" in client.get("/").content.decode()
+
+
+@pytest.mark.parametrize("balance,resumed", [(0, False), (5, True)])
+def test_submits_resume_once_the_balance_is_topped_up(mocked, source, member, balance, resumed):
+    from variations.models import key_fingerprint
+    from django.conf import settings
+
+    ApiKeyRefusal.objects.create(
+        fingerprint=key_fingerprint(settings.WAVESPEED_API_KEY), kind=ApiKeyRefusal.Kind.INSUFFICIENT_BALANCE,
+        checked_at=timezone.now() - timedelta(minutes=5),
+    )
+    mocked.get(f"{BASE}/api/v3/balance", json={"code": 200, "data": {"balance": balance}})
+
+    worker = dispatcher.Dispatcher("test")
+    worker.check_key()
+
+    assert worker.key_refused is not resumed
+    assert (ApiKeyRefusal.for_current_key() is None) is resumed

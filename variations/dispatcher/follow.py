@@ -62,7 +62,7 @@ class Follows:
         except wavespeed.WaveSpeedError as exc:
             log.info("poll of job %s failed: %s", job.pk, exc.message)
             gap = self.loop.timing.next_poll_delay(job)
-            apply(job, Stage.POLL, answer_to(exc), effects=self.loop, message=exc.message, poll_gap=gap, **polled)
+            apply(job, Stage.POLL, answer_to(exc), effects=self.loop, message=exc.message, kind=exc.kind, poll_gap=gap, **polled)
             return
         if prediction.finished:
             self.record(job, prediction, **polled)

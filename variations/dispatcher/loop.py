@@ -139,28 +139,33 @@ class Dispatcher:
         Variation.objects.filter(delete_pending=True, prediction_id="").update(delete_pending=False)
 
     def check_key(self):
-        """Refuse to submit with a key WaveSpeed refused, until it works again (checked each KEY_RECHECK_SECONDS)."""
+        """Refuse to submit with a key WaveSpeed refused, until it works again and the balance is above
+        zero (checked each KEY_RECHECK_SECONDS)."""
         refusal = ApiKeyRefusal.for_current_key()
         self.key_refused = refusal is not None or not settings.WAVESPEED_API_KEY
         if refusal and timezone.now() - refusal.checked_at > timedelta(seconds=outcomes.KEY_RECHECK_SECONDS):
             try:
-                self.client().balance()
+                balance = self.client().balance()
             except wavespeed.Unauthorized:
-                ApiKeyRefusal.objects.filter(pk=refusal.pk).update(checked_at=timezone.now())
+                balance = None
             except wavespeed.WaveSpeedError:
-                pass
-            else:
-                log.info("WaveSpeed accepts the API key again; submits resume")
-                refusal.delete()
-                self.key_refused = False
+                return
+            if balance is None or balance <= 0:  # still refused, or still nothing to pay with
+                ApiKeyRefusal.objects.filter(pk=refusal.pk).update(checked_at=timezone.now())
+                return
+            log.info("WaveSpeed accepts the API key again; submits resume")
+            refusal.delete()
+            self.key_refused = False
 
     # --- the effects an outcome may have on the dispatcher itself (outcomes.apply) ----------------
 
-    def refuse_key(self, message):
-        log.error("WaveSpeed refused the API key; no more submits until it works: %s", message)
+    def refuse_key(self, message, kind):
+        """Hold every submit: WaveSpeed refused the key (401), its account (403) or a submit for lack of credit."""
+        kind = kind if kind in ApiKeyRefusal.Kind.values else ApiKeyRefusal.Kind.UNAUTHORIZED
+        log.error("WaveSpeed refused (%s); no more submits until it works: %s", kind, message)
         ApiKeyRefusal.objects.update_or_create(
             fingerprint=key_fingerprint(settings.WAVESPEED_API_KEY),
-            defaults={"message": message, "refused_at": timezone.now(), "checked_at": timezone.now()},
+            defaults={"kind": kind, "message": message, "refused_at": timezone.now(), "checked_at": timezone.now()},
         )
         self.key_refused = True
 

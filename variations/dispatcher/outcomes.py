@@ -116,7 +116,7 @@ class Outcome:
     retry: "Outcome | None" = None  # taken instead while attempts remain (submits, or downloads at STORE)
     counts_as_attempt: bool = True  # False: the submit attempt counted at the claim is given back
     pause_submits: bool = False  # back off before the next submit
-    refuse_key: bool = False  # hold every submit until WaveSpeed accepts the key again
+    refuse_key: bool = False  # hold every submit until WaveSpeed accepts the key (its account, its balance) again
     any_status: bool = False  # write even though the job has moved on (it was cancelled meanwhile)
     retry_after: float | None = None  # seconds before the stage tries again (kept by the stage, not the row)
 
@@ -141,7 +141,8 @@ def refused(what, code):
         Answer.RATE_LIMITED: Outcome(Status.QUEUED, sets=NOT_SENT, counts_as_attempt=False, pause_submits=True),
         Answer.SERVER_ERROR: send_again(what, code),
         Answer.MALFORMED: send_again(what, code),
-        Answer.NO_CREDIT: final,
+        # Nothing was made and no submit can succeed until a top-up: the job waits with the rest.
+        Answer.NO_CREDIT: Outcome(Status.QUEUED, sets=NOT_SENT, counts_as_attempt=False, refuse_key=True),
         Answer.NOT_FOUND: final,
         Answer.REFUSED: final,
     }
@@ -258,7 +259,7 @@ def apply(job, stage, answer, effects=None, **facts):
         raise ValueError(f"{stage.name} does not meet {job.status} jobs")
     outcome = OUTCOMES[stage, answer]
     if outcome.refuse_key:
-        effects.refuse_key(facts["message"])
+        effects.refuse_key(facts["message"], facts.get("kind", ""))
     if outcome.pause_submits:
         effects.pause_submits()
     attempts, allowed = attempts_of(job, stage, facts)

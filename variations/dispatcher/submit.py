@@ -107,10 +107,10 @@ class Submits:
         try:
             uploaded, price, prediction = future.result()
         except UploadFailed as exc:
-            apply(job, Stage.UPLOAD, answer_to(exc.cause), effects=self.loop, message=exc.cause.message)
+            apply(job, Stage.UPLOAD, answer_to(exc.cause), effects=self.loop, message=exc.cause.message, kind=exc.cause.kind)
             return
         except wavespeed.WaveSpeedError as exc:
-            apply(job, Stage.SUBMIT, answer_to(exc), effects=self.loop, message=exc.message)
+            apply(job, Stage.SUBMIT, answer_to(exc), effects=self.loop, message=exc.message, kind=exc.kind)
             return
         except Exception as exc:  # storage trouble reading the source, or a bug: the job must not hang
             log.exception("submit of job %s failed", job.pk)
