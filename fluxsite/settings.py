@@ -109,6 +109,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "team.context_processors.permissions",
                 "variations.context_processors.service_banner",
+                "sharing.context_processors.picks_news",
             ],
         },
     },

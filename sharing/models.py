@@ -31,6 +31,7 @@ from team.models import allows, may_delete_work_of
 from variations.models import Output, Source
 
 from .options import ShareOptions
+from .picking import BoardFeed, Pick, PickRules, PickVisitor  # noqa: F401 (models of their own module)
 
 log = logging.getLogger(__name__)
 

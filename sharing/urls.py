@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import boards, media, shared, shares
+from .views import boards, media, pick_review, picks, shared, shares
 
 urlpatterns = [
     path("boards/", boards.board_list, name="boards"),
@@ -17,9 +17,16 @@ urlpatterns = [
     path("shares/<int:share_id>/", shares.share_detail, name="share-detail"),
     path("shares/<int:share_id>/revoke", shares.revoke_share, name="share-revoke"),
     path("shares/hand-over/<int:user_id>", shares.hand_over, name="share-hand-over"),
+    path("shares/<int:share_id>/picking", pick_review.picking_rules, name="share-picking"),
+    path("shares/<int:share_id>/picks.csv", pick_review.picks_csv, name="share-picks-csv"),
+    path("shares/<int:share_id>/picks/<int:pick_id>/hide", pick_review.hide_comment, name="share-pick-hide"),
+    path("shares/<int:share_id>/visitors/<int:visitor_id>/reopen", pick_review.reopen_selection, name="share-visitor-reopen"),
+    path("shares/<int:share_id>/vary-picks", pick_review.vary_the_picks, name="share-vary-picks"),
     # What a share link shows, to anyone holding it (no account): read-only, its own media URLs.
     path("s/<str:token>/", shared.shared, name="shared"),
     path("s/<str:token>/download.zip", media.shared_zip, name="shared-download"),
+    path("s/<str:token>/picks", picks.picks, name="shared-picks"),
+    path("s/<str:token>/picks/confirm", picks.confirm_picks, name="shared-picks-confirm"),
     path("s/<str:token>/media/sources/<uuid:source_id>", media.shared_source_file, name="shared-source"),
     path("s/<str:token>/media/sources/<uuid:source_id>/thumbnail", media.shared_source_file, {"thumbnail": True}, name="shared-source-thumbnail"),
     path("s/<str:token>/media/outputs/<uuid:output_id>", media.shared_output_file, name="shared-output"),

@@ -15,6 +15,7 @@ from variations.services import archive
 
 from ..forms import BoardForm
 from ..models import Board, board_contents, board_items, boards_holding, boards_overview
+from ..picking import collect_arrivals, picks_by_output
 
 curate_required = require("curate")
 
@@ -47,11 +48,16 @@ def create_board(request):
 @require_GET
 def board_page(request, board_id):
     board = get_object_or_404(Board.objects.select_related("created_by"), pk=board_id)
+    arriving = collect_arrivals(board)
     items = list(board_items(board))
+    picks = picks_by_output([item.output_id for item in items if item.output_id])
+    for item in items:
+        item.picks = picks.get(item.output_id, [])
     return render(request, "sharing/board.html", {
         "nav": "boards",
         "board": board,
         "items": items,
+        "arriving": arriving,
         "may_delete_board": board.deletable_by(request.user),
         "rename_form": BoardForm(initial={"name": board.name}),
         "return_to": request.get_full_path(),

@@ -138,4 +138,6 @@ def shared_gallery(request, link, token):
 
 def shared_board(request, link, token):
     items = list(board_items(link.board))
-    return render(request, "sharing/shared_board.html", page_context(link, token, board=link.board, items=items))
+    picking = getattr(link, "pick_rules", None)  # visitors pick on board links that ask for it
+    context = page_context(link, token, board=link.board, items=items, picking=picking)
+    return render(request, "sharing/shared_board.html", context)

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -15,9 +16,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from team.access import forbidden, require
 from team.models import allows
 from variations.models import Source
+from variations.params import PRESETS
 
 from ..forms import ShareForm
 from ..models import Board, create_link, hand_over_links, links_visible_to
+from ..picking import PickRules, visitors_with_picks
 
 log = logging.getLogger(__name__)
 share_required = require("share")
@@ -91,9 +94,12 @@ def share_detail(request, share_id):
             messages.success(request, "Link updated. It works at once with the new options.")
             return redirect("share-detail", link.pk)
     url = link.url(request)
+    if link.created_by_id == request.user.pk:  # the maker has now seen the picks: the nav count drops
+        PickRules.objects.filter(link=link).update(seen_at=timezone.now())
     return render(request, "sharing/share_detail.html", {
         "nav": "shares", "link": link, "url": url, "qr": qr_svg(url) if url and link.is_active else "",
         "form": form, "may_change": may_change,
+        "picking": PickRules.objects.filter(link=link).first(), "visitors": visitors_with_picks(link), "presets": PRESETS,
     }, status=400 if form.errors else 200)
 
 

@@ -11,7 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from sharing.models import Board
 from team.models import ApiToken
-from sharing.models import ShareOptions, create_link
+from sharing.models import Pick, PickVisitor, ShareOptions, create_link
 from team.models import Invitation
 
 from tests.factories import make_job, make_source, pages_as
@@ -22,6 +22,7 @@ from tests.factories import make_job, make_source, pages_as
 PUBLIC = {
     "login", "logout", "setup", "accept-invitation", "wavespeed-webhook",
     "shared", "shared-download", "shared-source", "shared-source-thumbnail", "shared-output", "shared-output-thumbnail",
+    "shared-source-preview", "shared-output-preview", "shared-picks", "shared-picks-confirm",
     "api:openapi-json", "api:openapi-view", "api:api-root",
 }
 
@@ -44,10 +45,13 @@ def world(member, colleague):
     job = make_job(make_source(member), member, outputs=1)
     board = Board.objects.create(name="Picks", created_by=member)
     link, token = create_link(job.source, ShareOptions(allow_download=True), member)
+    visitor = PickVisitor.objects.create(link=link, key_digest="0" * 64, name="Carla")
+    pick = Pick.objects.create(visitor=visitor, output=job.outputs.get(), picked=True)
     return {
         "source_id": job.source_id, "output_id": job.outputs.get().pk, "job_id": job.pk, "board_id": board.pk,
         "share_id": link.pk, "token_id": ApiToken.issue(member, "t")[0].pk, "user_id": colleague.pk,
         "invitation_id": Invitation.issue(member, "member")[0].pk, "token": token,
+        "pick_id": pick.pk, "visitor_id": visitor.pk,
     }
 
 
