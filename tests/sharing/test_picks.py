@@ -150,3 +150,13 @@ def test_vary_the_picks_starts_jobs_and_a_new_board_gathers_their_outputs(outsid
     assert shared.allow_download and shared.pick_rules.max_picks == 3 and shared.expires_at == link.expires_at
     assert client.post(f"/shares/{link.pk}/vary-picks", {"preset": "wild"}).status_code == 302
     assert Board.objects.count() == 2  # an unknown preset starts nothing and leaves no board
+
+
+def test_a_board_link_is_made_with_let_visitors_pick(member, outsider):
+    board = Board.objects.create(name="Client picks", created_by=member)
+    client = pages_as(member)
+    assert "let_visitors_pick" in client.get(f"/shares/new?board={board.pk}").content.decode()
+    client.post("/shares/new", {"board": board.pk, "expires": "30", "let_visitors_pick": "on"})
+    client.post("/shares/new", {"board": board.pk, "expires": "30"})
+    with_picks, without = ShareLink.objects.order_by("created_at")
+    assert with_picks.pick_rules.accepting() and not PickRules.objects.filter(link=without).exists()
