@@ -179,3 +179,64 @@ def test_submits_resume_once_the_balance_is_topped_up(mocked, source, member, ba
 
     assert worker.key_refused is not resumed
     assert (ApiKeyRefusal.for_current_key() is None) is resumed
+
+
+# --- problem 4: deletes are bounded and never block the queue -----------------------------------------------
+
+
+def run_with_client(seconds, **options):
+    """The dispatcher in this process with its client's own retries set (deletes fail fast here)."""
+    from variations.connection import wavespeed_client
+    from variations.models import DispatcherLease
+
+    assert DispatcherLease.acquire("test", 10)
+    try:
+        dispatcher.Dispatcher("test", client_factory=lambda: wavespeed_client(**options)).run(seconds)
+    finally:
+        DispatcherLease.release("test")
+
+
+def cancelled_at_wavespeed(source, member, count=1):
+    jobs = queue(source, member, count=count)
+    for index, job in enumerate(jobs):
+        Variation.objects.filter(pk=job.pk).update(status=Status.CANCELLED, prediction_id=f"p{index}", delete_pending=True)
+    return jobs
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_a_refused_delete_is_logged_and_let_go(mocked, source, member, caplog, status):
+    mocked.post(f"{BASE}/api/v3/predictions/delete", status=status, json={"code": status, "message": "no"})
+    mocked.delete(f"{BASE}/api/v3/predictions/p0", status=status, json={"code": status, "message": "no"})
+    job = cancelled_at_wavespeed(source, member)[0]
+
+    run_with_client(5, retries=0)
+
+    assert not Variation.objects.get(pk=job.pk).delete_pending
+    assert "letting it go" in caplog.text
+    assert len([c for c in mocked.calls if "predictions" in c.request.url]) <= 2  # one try (and the per-id form)
+
+
+def test_a_failing_delete_is_tried_a_bounded_number_of_times(mocked, source, member, monkeypatch):
+    from variations.dispatcher import outcomes
+
+    monkeypatch.setitem(outcomes.OUTCOMES, (outcomes.Stage.DELETE, outcomes.Answer.NOT_DELETED), outcomes.Outcome(None, retry_after=0.05))
+    mocked.post(f"{BASE}/api/v3/predictions/delete", status=500, json={"code": 500, "message": "down"})
+    job = cancelled_at_wavespeed(source, member)[0]
+
+    run_with_client(5, retries=0)
+
+    assert not Variation.objects.get(pk=job.pk).delete_pending
+    assert len(mocked.calls) == outcomes.MAX_DELETE_ATTEMPTS
+
+
+def test_stuck_deletes_do_not_stop_submits(settings, fake_wavespeed, source, member):
+    """Three deletes WaveSpeed refuses used to hold the three slots of the default cap forever."""
+    settings.WAVESPEED_MAX_CONCURRENCY = 3
+    cancelled_at_wavespeed(source, member, count=3)  # ids the simulator does not know: 0 deleted
+    job = queue(source, member)[0]
+
+    run_dispatcher_here(20)
+
+    job.refresh_from_db()
+    assert job.status == Status.COMPLETED
+    assert not Variation.objects.filter(delete_pending=True).exists()

@@ -12,9 +12,11 @@ from django.utils import timezone
 import wavespeed_api as wavespeed
 
 from ..models import ErrorCode, Status, Variation
-from .outcomes import OUTCOMES, Answer, Stage, answer_to, apply, result_answer
+from .outcomes import MAX_DELETE_ATTEMPTS, OUTCOMES, Answer, Stage, answer_to, apply, result_answer
 
 log = logging.getLogger(__name__)
+
+TRANSIENT = (Answer.SERVER_ERROR, Answer.RATE_LIMITED, Answer.MALFORMED)  # worth another try later
 
 
 def record_result(job, prediction, **counted):
@@ -39,6 +41,7 @@ class Follows:
         self.loop = loop
         self.next_poll_due = None  # when the next poll falls due (None: none planned)
         self.delete_retry_at = {}
+        self.delete_attempts = {}  # job id -> deletes that failed for now
 
     def poll_due(self):
         """Poll the predictions whose time has come, and note when the next one is due (the loop wakes then)."""
@@ -95,9 +98,17 @@ class Follows:
         try:
             future.result()
         except wavespeed.WaveSpeedError as exc:
-            log.info("delete of prediction %s failed for now: %s", job.prediction_id, exc.message)
-            retry_after = OUTCOMES[Stage.DELETE, Answer.NOT_DELETED].retry_after
-            self.delete_retry_at[job.pk] = time.monotonic() + retry_after
-            return
+            attempts = self.delete_attempts.get(job.pk, 0) + 1
+            if answer_to(exc) in TRANSIENT and attempts < MAX_DELETE_ATTEMPTS:
+                log.info("delete of prediction %s failed for now: %s", job.prediction_id, exc.message)
+                self.delete_attempts[job.pk] = attempts
+                retry_after = OUTCOMES[Stage.DELETE, Answer.NOT_DELETED].retry_after
+                self.delete_retry_at[job.pk] = time.monotonic() + retry_after
+                return
+            log.warning("WaveSpeed did not delete prediction %s; letting it go: %s", job.prediction_id, exc.message)
+            answer = Answer.DELETE_GIVEN_UP
+        else:
+            answer = Answer.DELETED
         self.delete_retry_at.pop(job.pk, None)
-        apply(job, Stage.DELETE, Answer.DELETED)
+        self.delete_attempts.pop(job.pk, None)
+        apply(job, Stage.DELETE, answer)

@@ -20,6 +20,7 @@ MAX_STORE_ATTEMPTS = 5
 KEY_RECHECK_SECONDS = 60  # a refused key is tried again, and polls it was refused for, after this long
 POLL_ERROR_SECONDS = 2.0  # a failed poll is repeated no sooner than this
 DELETE_RETRY_SECONDS = 10
+MAX_DELETE_ATTEMPTS = 3  # a delete that fails for now is tried this often, then let go
 HISTORY_RETRY_SECONDS = 30
 
 
@@ -81,7 +82,8 @@ class Answer(enum.Enum):
     STORED = "every output is stored"
     NOT_STORED = "some outputs could not be downloaded or stored"
     DELETED = "WaveSpeed deleted the prediction"
-    NOT_DELETED = "the delete failed"
+    NOT_DELETED = "the delete failed for now (5xx, 429, unreadable): tried again, MAX_DELETE_ATTEMPTS times in all"
+    DELETE_GIVEN_UP = "WaveSpeed refused the delete, does not know the task, or failed it every time: logged and let go"
 
 
 class Wait(enum.Enum):
@@ -215,6 +217,8 @@ OUTCOMES = {
     ),
     (Stage.DELETE, Answer.DELETED): Outcome(None, sets={"delete_pending": False}),
     (Stage.DELETE, Answer.NOT_DELETED): Outcome(None, retry_after=DELETE_RETRY_SECONDS),
+    # Never blocks the queue: a job waiting for a delete holds a slot only this long.
+    (Stage.DELETE, Answer.DELETE_GIVEN_UP): Outcome(None, sets={"delete_pending": False}),
 }
 
 ERROR_ANSWERS = (
