@@ -3,7 +3,8 @@
 Each size runs in a fresh process (`python -m bench.gallery SOURCES`) with its own data directory:
 it fills the database with SOURCES sources, 4 completed jobs of one output each per source (rows in
 bulk; every row points at one real pair of files, since rendering a page reads no image), then renders
-each page through Django's test client as a logged-in user and counts its SQL queries.
+each page through Django's test client as a logged-in user and counts its SQL queries. Titles are
+"Harbour 00042" and the like, so a search by name finds one source however large the library.
 """
 
 import io
@@ -20,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS_PER_SOURCE = 4
+PLACES = ("Harbour", "Ridge", "Dusk", "Lagoon")  # titles "Harbour 00042": a search finds one source by name
 RENDERS = 15
 BATCH = 2000
 
@@ -43,7 +45,7 @@ def fill_library(source_count, user):
         for number in range(first, min(first + BATCH, source_count)):
             made = start + timedelta(seconds=number * 60)
             source = Source(
-                sha256=f"{number:064x}", image=image_name, thumbnail=thumbnail_name, width=1024, height=768,
+                sha256=f"{number:064x}", title=f"{PLACES[number % len(PLACES)]} {number:05d}", image=image_name, thumbnail=thumbnail_name, width=1024, height=768,
                 format="JPEG", byte_size=300_000, uploaded_by=user, created_at=made,
             )
             sources.append(source)
@@ -105,6 +107,8 @@ def measure_in_this_process(source_count):
         "library, last page": f"/?page={-(-source_count // 24)}",
         "source gallery": f"/sources/{newest.pk}/",
         "job history (/jobs/)": "/jobs/",
+        "library search (/?q=harbour 00040)": "/?q=harbour+00040",
+        "library search, starred only": "/?q=harbour+00040&starred=true",
     }
     return {
         "sources": source_count,

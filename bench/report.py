@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
-TARGET_PAGES = ("library (/)", "source gallery")
+TARGET_PAGES = ("library (/)", "source gallery", "library search (/?q=harbour 00040)")
 
 
 def yes(met):

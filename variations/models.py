@@ -238,6 +238,7 @@ class Variation(models.Model):
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["source", "created_at"]),  # a source's latest job: library filters and sorts
             models.Index(fields=["seed"]),  # search by seed
+            models.Index(fields=["owner", "created_at"]),  # a person's latest job: the form starts from their choices
         ]
 
     def __str__(self):
