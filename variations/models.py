@@ -99,19 +99,20 @@ class Source(models.Model):
                 return self.wavespeed_url
         return ""
 
-    def remember_upload(self, url):
-        """WaveSpeed keeps the source at `url` now: re-runs use it while it is valid."""
-        fields = {"wavespeed_url": url, "wavespeed_uploaded_at": timezone.now(), "wavespeed_upload_for": upload_fingerprint()}
+    def remember_upload(self, url, at=None):
+        """WaveSpeed keeps the source at `url` since `at` (now): re-runs use it while it is valid."""
+        fields = {"wavespeed_url": url, "wavespeed_uploaded_at": at or timezone.now(), "wavespeed_upload_for": upload_fingerprint()}
         Source.objects.filter(pk=self.pk).update(**fields)
         for name, value in fields.items():
             setattr(self, name, value)
 
-    def forget_upload(self, url):
-        """WaveSpeed could not fetch `url` (task code 1402): it is never used again."""
-        Source.objects.filter(pk=self.pk, wavespeed_url=url).update(
+    def forget_upload(self, sent_at):
+        """WaveSpeed could not fetch the link a job sent at `sent_at` used (task code 1402): it is never used
+        again. A link uploaded after that job went out is another one, and kept."""
+        forgotten = Source.objects.filter(pk=self.pk, wavespeed_uploaded_at__lte=sent_at).update(
             wavespeed_url="", wavespeed_uploaded_at=None, wavespeed_upload_for=""
         )
-        if self.wavespeed_url == url:
+        if forgotten:
             self.wavespeed_url, self.wavespeed_uploaded_at, self.wavespeed_upload_for = "", None, ""
 
 

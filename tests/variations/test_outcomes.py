@@ -99,7 +99,8 @@ def test_only_an_answer_that_created_nothing_at_wavespeed_sends_a_job_again():
     }
     assert (Stage.SUBMIT, Answer.NO_ANSWER) not in resent  # WaveSpeed's history is asked first
     assert (Stage.RECONCILE, Answer.AMBIGUOUS) not in resent
-    assert {answer for stage, answer in resent if stage is Stage.RESULT} == {Answer.FAILED_RETRYABLE}
+    # Refunded tasks that certainly ended: 5000/5003/5004, and 1402 (the source's link, uploaded afresh).
+    assert {answer for stage, answer in resent if stage is Stage.RESULT} == {Answer.FAILED_RETRYABLE, Answer.MEDIA_UNREADABLE}
 
 
 # --- apply on rows -----------------------------------------------------------------------------------------

@@ -22,8 +22,11 @@ TRANSIENT = (Answer.SERVER_ERROR, Answer.RATE_LIMITED, Answer.MALFORMED)  # wort
 def record_result(job, prediction, **counted):
     """Move a PROCESSING job on from its finished prediction. `counted`: poll_count when a poll saw it.
     False if the job had moved on meanwhile (a cancel, or the same result by another way)."""
+    answer = result_answer(prediction, job)
+    if answer is Answer.MEDIA_UNREADABLE:
+        job.source.forget_upload(job.submitted_at)
     return apply(
-        job, Stage.RESULT, result_answer(prediction),
+        job, Stage.RESULT, answer,
         finished_at=timezone.now(),
         inference_ms=prediction.inference_ms,
         remote_output_urls=prediction.outputs,

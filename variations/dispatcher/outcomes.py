@@ -20,6 +20,8 @@ MAX_STORE_ATTEMPTS = 5
 KEY_RECHECK_SECONDS = 60  # a refused key is tried again, and polls it was refused for, after this long
 POLL_ERROR_SECONDS = 2.0  # a failed poll is repeated no sooner than this
 DELETE_RETRY_SECONDS = 10
+MEDIA_UNREADABLE_CODE = "1402"  # WaveSpeed could not fetch the image URL
+MEDIA_RESENDS = 1  # a job failed so is sent again with a fresh upload this often
 MAX_DELETE_ATTEMPTS = 3  # a delete that fails for now is tried this often, then let go
 HISTORY_RETRY_SECONDS = 30
 
@@ -71,6 +73,7 @@ class Answer(enum.Enum):
     COMPLETED = "completed with outputs"
     NO_OUTPUT = "completed without any output"
     FAILED_RETRYABLE = "failed with a code that refunds it and allows sending again (5000, 5003, 5004)"
+    MEDIA_UNREADABLE = "failed with 1402 (WaveSpeed could not fetch the source's link) on the first attempt"
     FAILED = "failed (or cancelled, or timed out) for good"
     OVERDUE = "still running after WAVESPEED_PREDICTION_TIMEOUT"
     # WaveSpeed's history, for a submit without an answer (reconcile.settle)
@@ -205,6 +208,11 @@ OUTCOMES = {
             Status.QUEUED, error="Attempt {attempts}: {message}", writes=POLLED, sets={"prediction_id": "", **NOT_SENT}
         ),
     ),
+    # The source's link is forgotten (follow.record_result): the job goes again with a fresh upload, once.
+    (Stage.RESULT, Answer.MEDIA_UNREADABLE): Outcome(
+        Status.QUEUED, error="Attempt {attempts}: {message}; the source is uploaded again.", writes=POLLED,
+        sets={"prediction_id": "", **NOT_SENT},
+    ),
     (Stage.TIMEOUT, Answer.OVERDUE): Outcome(
         Status.FAILED, ErrorCode.TIMEOUT, "WaveSpeed did not finish the prediction within {timeout} s.",
         sets={"delete_pending": True},
@@ -237,10 +245,12 @@ def answer_to(error):
     return next((answer for kind, answer in ERROR_ANSWERS if isinstance(error, kind)), Answer.REFUSED)
 
 
-def result_answer(prediction):
-    """The answer a finished prediction stands for."""
+def result_answer(prediction, job):
+    """The answer a finished prediction of `job` stands for."""
     if prediction.status == "completed":
         return Answer.COMPLETED if prediction.outputs else Answer.NO_OUTPUT
+    if prediction.error_code == MEDIA_UNREADABLE_CODE and job.submit_attempts <= MEDIA_RESENDS:
+        return Answer.MEDIA_UNREADABLE
     return Answer.FAILED_RETRYABLE if prediction.error_code in RETRYABLE_TASK_CODES else Answer.FAILED
 
 

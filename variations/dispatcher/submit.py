@@ -13,7 +13,7 @@ from django.utils import timezone
 import wavespeed_api as wavespeed
 
 from .. import costs
-from ..models import IN_FLIGHT_STATUSES, Source, Status, Variation
+from ..models import IN_FLIGHT_STATUSES, Status, Variation
 from .outcomes import Answer, Stage, answer_to, apply
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class Submits:
         self.paused_until = 0.0
         self.pause_seconds = 1.0
         self.upload_locks = {}
-        self.uploaded_urls = {}  # source id -> URL uploaded by this dispatcher (also saved on the Source)
+        self.uploaded_urls = {}  # source id -> URL uploaded by a submit under way (then saved on the Source)
 
     def send_queued(self):
         """Claim the oldest queued jobs that fit the concurrency cap, the per-minute limit and the budget."""
@@ -122,9 +122,9 @@ class Submits:
     def accepted(self, job, uploaded, price, prediction):
         now = timezone.now()
         costs.record_price(job, price)
-        if uploaded:
-            Source.objects.filter(pk=job.source_id).update(wavespeed_url=uploaded, wavespeed_uploaded_at=now)
-            job.source.wavespeed_url, job.source.wavespeed_uploaded_at = uploaded, now
+        if uploaded:  # from now on the Source row holds it, and a 1402 can make it forget it
+            job.source.remember_upload(uploaded, at=now)
+            self.uploaded_urls.pop(job.source_id, None)
         hooked = bool(webhook_url())
         moved = apply(
             job, Stage.SUBMIT, Answer.ACCEPTED, prediction_id=prediction.id, submitted_at=now, via_webhook=hooked,
