@@ -1,5 +1,6 @@
 """Share links through the JSON API: /api/v1/shares (mounted by fluxsite.api, so they are in its schema)."""
 
+import logging
 from datetime import datetime
 from uuid import UUID
 
@@ -11,9 +12,11 @@ from pydantic import ConfigDict, Field, model_validator
 
 from team.api import DetailOut, requires
 from variations.models import Source
+from variations.params import whole
 
 from .models import Board, ShareOptions, create_link, links_visible_to
 
+log = logging.getLogger(__name__)
 router = Router(tags=["shares"])
 
 
@@ -24,7 +27,7 @@ class ShareIn(ShareOptions):
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["source"]}, {"required": ["board"]}]})
 
     source: UUID = Field(None, strict=False)  # a UUID arrives as text in JSON
-    board: int = Field(None, ge=1, le=2**63 - 1)
+    board: whole(ge=1, le=2**63 - 1) = None
 
     @model_validator(mode="after")
     def _one_target(self):
@@ -105,6 +108,7 @@ def revoke_share(request, share_id: int):
     link = get_object_or_404(links_visible_to(request.user), pk=share_id)
     if not link.deletable_by(request.user):
         raise HttpError(403, "Only the person who made this link or an admin may revoke it.")
-    link.revoke()
+    if link.revoke():
+        log.info("share link %s revoked by %s", link.pk, request.user.get_username())
     return link
 

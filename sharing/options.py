@@ -1,9 +1,11 @@
 """What a person chooses for a share link (expiry, password, downloads, parameters), validated in one
 place for the API and the pages alike."""
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Annotated
 
-from variations.params import errors_by_field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
+
+from variations.params import errors_by_field, whole
 
 DEFAULT_EXPIRY_DAYS = 30
 MAX_EXPIRY_DAYS = 3650
@@ -15,10 +17,13 @@ class ShareOptions(BaseModel):
     unless `expires_in_days` is explicitly null ("never").
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # the pages' form converts its text first
 
-    expires_in_days: int | None = Field(DEFAULT_EXPIRY_DAYS, ge=1, le=MAX_EXPIRY_DAYS, description="null: never expires")
-    password: str | None = Field(None, description=f"optional, {PASSWORD_MIN}..{PASSWORD_MAX} characters")
+    expires_in_days: whole(ge=1, le=MAX_EXPIRY_DAYS) | None = Field(DEFAULT_EXPIRY_DAYS, description="null: never expires")
+    password: Annotated[str | None, WithJsonSchema({  # as the check below: "" or null is none
+        "anyOf": [{"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX}, {"enum": [""]}, {"type": "null"}],
+        "description": f"optional, {PASSWORD_MIN}..{PASSWORD_MAX} characters",
+    })] = None
     allow_download: bool = False
     show_parameters: bool = False
 
@@ -33,8 +38,8 @@ class ShareOptions(BaseModel):
 
 
 def validate_options(data):
-    """Returns (ShareOptions, None) or (None, {field: [message]})."""
+    """Options as the pages' form reads them (numbers as text too): (ShareOptions, None) or (None, {field: [message]})."""
     try:
-        return ShareOptions.model_validate(data), None
+        return ShareOptions.model_validate(data, strict=False), None
     except ValidationError as exc:
         return None, errors_by_field(exc.errors())

@@ -1,6 +1,7 @@
 """Sources and Variation jobs in the JSON API (/api/v1/sources, /api/v1/variations; mounted by fluxsite.api)."""
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from django.shortcuts import get_object_or_404
@@ -10,18 +11,19 @@ from ninja import Status as Reply
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from ninja.pagination import PageNumberPagination, paginate
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from team.api import DetailOut, ErrorsOut, requires
 
 from .models import PUBLIC_TO_INTERNAL, Source, Status, Variation
-from .params import SourceChanges, VariationParams
+from .params import SourceChanges, VariationOverrides, VariationParams
 from .search import LibraryFilters, find_sources
 from .services import jobs, sources
 from .waiting import why_waiting
 
 
 router = Router()
+PublicStatus = Literal[tuple(PUBLIC_TO_INTERNAL)]  # what a client sees: queued, processing, completed, failed, cancelled
 
 
 def media_url_resolvers(url_name):
@@ -71,7 +73,7 @@ class QueueOut(Schema):
 class VariationOut(Schema):
     id: UUID
     source: UUID = Field(validation_alias="source_id")
-    status: str = Field(validation_alias="public_status", description="queued | processing | completed | failed | cancelled")
+    status: PublicStatus = Field(validation_alias="public_status")
     size: str
     num_inference_steps: int
     seed: int
@@ -100,25 +102,12 @@ class VariationOut(Schema):
 
 
 class VariationIn(VariationParams):
-    source: UUID
-
-
-class VariationOverrides(Schema):
-    """Any parameter to change for the re-run; without `seed` a new one is drawn."""
-
-    model_config = ConfigDict(extra="forbid")
-    size: str | None = None
-    num_inference_steps: int | None = None
-    seed: int | None = None
-    guidance_scale: float | None = None
-    num_images: int | None = None
-    enable_safety_checker: bool | None = None
-    output_format: str | None = None
+    source: UUID = Field(strict=False)  # a UUID arrives as text in JSON
 
 
 class VariationFilter(Schema):
     source: UUID | None = None
-    status: str | None = Field(None, description="queued | processing | completed | failed | cancelled")
+    status: PublicStatus | None = None
 
 
 class Pages(PageNumberPagination):
@@ -195,8 +184,6 @@ def list_variations(request, filters: Query[VariationFilter]):
     if filters.source:
         found = found.filter(source_id=filters.source)
     if filters.status:
-        if filters.status not in PUBLIC_TO_INTERNAL:
-            raise HttpError(400, f"Unknown status {filters.status!r}.")
         found = found.filter(status__in=PUBLIC_TO_INTERNAL[filters.status])
     return found.order_by("-created_at")
 

@@ -5,18 +5,15 @@ from typing import get_args
 from django import forms
 from django.contrib.auth import get_user_model
 
-from .params import DEFAULTS, PRESETS, SIDE_MAX, SIDE_MIN, VariationParams, default_size, size_presets, validate
+from .params import DEFAULTS, LIMITS, PRESETS, SIDE_MAX, SIDE_MIN, VariationParams, default_size, size_presets, validate
 from .search import QUERY_MAX
 
 PARAMETER_NAMES = list(DEFAULTS)
 
 
 def bound(name, kind):
-    """The documented lower ("ge") or upper ("le") limit of a parameter, read from VariationParams."""
-    for rule in VariationParams.model_fields[name].metadata:
-        if hasattr(rule, kind):
-            return getattr(rule, kind)
-    return None
+    """The documented lower ("ge") or upper ("le") limit of a parameter (params.LIMITS)."""
+    return LIMITS[name][0 if kind == "ge" else 1]
 
 
 class VariationForm:

@@ -4,13 +4,16 @@ the FLUX.1 Redux [dev] parameters and a source's title (the library's filters ar
 import re
 import secrets
 from typing import Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
 SIDE_MIN, SIDE_MAX = 256, 1536
 TITLE_MAX = 200
 SEED_MAX = 2_147_483_647
-SIZE_PATTERN = re.compile(r"^([0-9]{3,4})\*([0-9]{3,4})$")
+SIZE_FORMAT = re.compile(r"([1-9][0-9]{2,3})\*([1-9][0-9]{2,3})")
+# The same rule as SIZE_FORMAT plus the range check, as one pattern for the OpenAPI schema: 256..1536.
+SIDE_PATTERN = r"(?:25[6-9]|2[6-9][0-9]|[3-9][0-9]{2}|1[0-4][0-9]{2}|15[0-2][0-9]|153[0-6])"
 
 DEFAULTS = {
     "size": "1024*1024",
@@ -32,31 +35,57 @@ PRESETS = {
 MEGAPIXEL = 1024 * 1024
 
 
+def _size_in_range(value):
+    match = SIZE_FORMAT.fullmatch(value)
+    if not match:
+        raise ValueError("size must look like 1024*1024 (width*height)")
+    if not all(SIDE_MIN <= int(side) <= SIDE_MAX for side in match.groups()):
+        raise ValueError(f"each side must be between {SIDE_MIN} and {SIDE_MAX} pixels")
+    return value
+
+
+def _whole(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def whole(ge=None, le=None, **field):
+    """An integer from `ge` to `le`. 4.0 is the integer 4, as JSON Schema says, so a client generated from
+    the schema may send it; true, "4" and 4.5 stay refused (strict). The range comes before the
+    conversion in the annotation, so the schema shows it as minimum and maximum."""
+    return Annotated[int, Field(ge=ge, le=le, **field), BeforeValidator(_whole)]
+
+# Each parameter's range and type, once, for the parameters, the re-run's overrides and the form's limits.
+LIMITS = {"num_inference_steps": (1, 50), "seed": (-1, SEED_MAX), "guidance_scale": (1, 20), "num_images": (1, 4)}
+Size = Annotated[str, AfterValidator(_size_in_range), WithJsonSchema({
+    "type": "string", "pattern": f"^{SIDE_PATTERN}\\*{SIDE_PATTERN}$", "examples": ["1024*1024"],
+    "description": f"Output size as W*H, each side {SIDE_MIN}..{SIDE_MAX}",
+})]
+Steps = whole(*LIMITS["num_inference_steps"])
+Seed = whole(*LIMITS["seed"], description="-1 or null: the app draws one and records it")
+Guidance = Annotated[float, Field(
+    ge=LIMITS["guidance_scale"][0], le=LIMITS["guidance_scale"][1],
+    description="Closeness to the source: higher stays closer, lower varies more",
+)]
+ImageCount = whole(*LIMITS["num_images"])
+OutputFormat = Literal["jpeg", "png"]
+
+
 class VariationParams(BaseModel):
-    """What a person may choose for a Variation job; ranges as WaveSpeed documents them."""
+    """What a person may choose for a Variation job; ranges as WaveSpeed documents them.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict, as the JSON API needs: `true` is not 1 step and "28" is not 28. The pages post text, so
+    `validate()` reads numbers from it (lax), then the same ranges apply.
+    """
 
-    size: str = Field(DEFAULTS["size"], description="Output size as W*H, each side 256..1536", examples=["1024*1024"])
-    num_inference_steps: int = Field(DEFAULTS["num_inference_steps"], ge=1, le=50)
-    seed: int | None = Field(None, ge=-1, le=SEED_MAX, description="-1 or null: the app draws one and records it")
-    guidance_scale: float = Field(
-        DEFAULTS["guidance_scale"], ge=1, le=20, description="Closeness to the source: higher stays closer, lower varies more"
-    )
-    num_images: int = Field(DEFAULTS["num_images"], ge=1, le=4)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    size: Size = DEFAULTS["size"]
+    num_inference_steps: Steps = DEFAULTS["num_inference_steps"]
+    seed: Seed | None = None
+    guidance_scale: Guidance = DEFAULTS["guidance_scale"]
+    num_images: ImageCount = DEFAULTS["num_images"]
     enable_safety_checker: bool = DEFAULTS["enable_safety_checker"]
-    output_format: Literal["jpeg", "png"] = DEFAULTS["output_format"]
-
-    @field_validator("size")
-    @classmethod
-    def _size_in_range(cls, value):
-        match = SIZE_PATTERN.match(value.strip())
-        if not match:
-            raise ValueError("size must look like 1024*1024 (width*height)")
-        width, height = map(int, match.groups())
-        if not (SIDE_MIN <= width <= SIDE_MAX and SIDE_MIN <= height <= SIDE_MAX):
-            raise ValueError(f"each side must be between {SIDE_MIN} and {SIDE_MAX} pixels")
-        return f"{width}*{height}"
+    output_format: OutputFormat = DEFAULTS["output_format"]
 
     def resolved(self):
         """The parameters with a concrete seed, as stored on the job and sent to WaveSpeed."""
@@ -86,10 +115,25 @@ def errors_by_field(error_list):
     return errors
 
 
+class VariationOverrides(BaseModel):
+    """Any parameter to change for a re-run, with the same types and ranges; without `seed` a new one is drawn."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    size: Size | None = None
+    num_inference_steps: Steps | None = None
+    seed: Seed | None = None
+    guidance_scale: Guidance | None = None
+    num_images: ImageCount | None = None
+    enable_safety_checker: bool | None = None
+    output_format: OutputFormat | None = None
+
+
 def validate(data):
-    """Validate a dict of parameters: returns (VariationParams, None) or (None, {field: [message]})."""
+    """Validate a dict of parameters, numbers given as text too (the pages' forms): returns
+    (VariationParams, None) or (None, {field: [message]})."""
     try:
-        return VariationParams.model_validate(data), None
+        return VariationParams.model_validate(data, strict=False), None
     except ValidationError as exc:
         return None, errors_by_field(exc.errors())
 

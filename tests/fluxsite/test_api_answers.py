@@ -77,3 +77,41 @@ def test_the_schema_documents_413_for_operations_with_a_body(client):
 
     assert "413" in paths["/api/v1/sources"]["post"]["responses"]
     assert "413" not in paths["/api/v1/variations"]["get"]["responses"]
+
+
+# --- strict types, and a schema that says exactly what is accepted ------------------------------------------------
+
+
+@pytest.mark.parametrize("loose", [{"num_inference_steps": True}, {"num_inference_steps": "28"}, {"num_images": "2"}, {"enable_safety_checker": 1}])
+def test_loose_json_types_are_refused_naming_the_field(api, source, loose):
+    answer = api.post("/api/v1/variations", json.dumps({"source": str(source.pk), **loose}), content_type="application/json")
+
+    assert answer.status_code == 400
+    assert list(answer.json()["errors"]) == list(loose)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"board": True}, "board"), ({"expires_in_days": "7"}, "expires_in_days"), ({"allow_download": "yes"}, "allow_download"),
+])
+def test_share_options_are_strict_too(api, source, body, field):
+    answer = api.post("/api/v1/shares", json.dumps({"source": str(source.pk), **body}), content_type="application/json")
+
+    assert answer.status_code == 400 and field in answer.json()["errors"]
+
+
+@pytest.mark.parametrize("body", [{}, {"source": None, "board": 1}, {"board": None}])
+def test_a_share_names_exactly_one_of_source_and_board_and_neither_is_null(api, body):
+    assert api.post("/api/v1/shares", json.dumps(body), content_type="application/json").status_code == 400
+
+
+def test_the_schema_says_exactly_what_is_accepted(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    components, paths = schema["components"]["schemas"], schema["paths"]
+
+    assert components["VariationIn"]["properties"]["size"]["pattern"].startswith("^(?:25[6-9]")
+    assert components["ShareIn"]["oneOf"] == [{"required": ["source"]}, {"required": ["board"]}]
+    assert components["ShareIn"]["properties"]["board"] == {"maximum": 2**63 - 1, "minimum": 1, "title": "Board", "type": "integer"}
+    status = next(p for p in paths["/api/v1/variations"]["get"]["parameters"] if p["name"] == "status")
+    assert sorted(status["schema"]["anyOf"][0]["enum"]) == ["cancelled", "completed", "failed", "processing", "queued"]
+    overrides = components["VariationOverrides"]["properties"]
+    assert overrides["num_images"]["anyOf"][0] == {"maximum": 4, "minimum": 1, "type": "integer"}

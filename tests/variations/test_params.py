@@ -1,6 +1,9 @@
 """The FLUX.1 Redux [dev] parameters: defaults, every documented range edge, seeds and size presets."""
 
+import re
+
 import pytest
+from pydantic import ValidationError
 
 from variations.params import DEFAULTS, SEED_MAX, SIDE_MAX, SIDE_MIN, VariationParams, size_presets, validate
 
@@ -27,12 +30,12 @@ def test_defaults_are_the_documented_ones():
     assert params.model_dump() == DEFAULTS
 
 
-@pytest.mark.parametrize("size", ["256*256", "1536*1536", "256*1536", "1536*256", "1024*768", " 512*512 "])
+@pytest.mark.parametrize("size", ["256*256", "1536*1536", "256*1536", "1536*256", "1024*768"])
 def test_sizes_within_range_are_accepted(size):
     params, errors = validate({"size": size})
 
     assert errors is None
-    assert params.size == size.strip()
+    assert params.size == size
 
 
 @pytest.mark.parametrize("size", ["255*1024", "1024*255", "1537*1024", "1024*1537", "100*100", "2048*2048"])
@@ -53,10 +56,42 @@ def test_size_that_is_not_text_is_refused():
     assert "size" in errors_for(size=1024)
 
 
-def test_size_with_leading_zeros_is_sent_in_its_plain_form():
-    params, _ = validate({"size": "0512*0768"})
+@pytest.mark.parametrize("size", ["0512*0768", " 512*512 ", "512*512\n"])
+def test_a_size_is_exactly_what_the_schema_pattern_says(size):
+    """Leading zeros and spaces are refused, as the OpenAPI pattern refuses them (the form strips spaces)."""
+    assert errors_for(size=size) == {"size": ["size must look like 1024*1024 (width*height)"]}
 
-    assert params.size == "512*768"
+
+def test_the_schema_pattern_and_the_check_accept_the_same_sizes():
+    pattern = re.compile(VariationParams.model_json_schema()["properties"]["size"]["pattern"])
+    for width in range(0, 2000, 7):
+        for height in (99, 255, 256, 1536, 1537, 1024):
+            size = f"{width}*{height}"
+            assert bool(pattern.search(size)) == (validate({"size": size})[1] is None), size
+
+
+@pytest.mark.parametrize("field, value", [
+    ("num_inference_steps", True), ("num_inference_steps", "28"), ("num_inference_steps", 2.5), ("seed", "42"),
+    ("num_images", False), ("guidance_scale", "3.5"), ("guidance_scale", True), ("enable_safety_checker", 1),
+    ("enable_safety_checker", "true"), ("size", 1024),
+])
+def test_the_api_takes_no_loose_types(field, value):
+    """The JSON API validates strictly (VariationParams as is): `true` is not 1 step and "28" is not 28."""
+    with pytest.raises(ValidationError) as refused:
+        VariationParams.model_validate({field: value})
+
+    assert [error["loc"] for error in refused.value.errors()] == [(field,)]
+
+
+def test_the_api_takes_whole_numbers_written_with_a_point_as_json_schema_does():
+    assert VariationParams.model_validate({"num_images": 4.0, "seed": 100.0}).num_images == 4
+
+
+def test_the_pages_form_posts_text_and_is_read_with_the_same_ranges():
+    params, errors = validate({"num_inference_steps": "28", "seed": "42", "guidance_scale": "3.5", "enable_safety_checker": "false"})
+
+    assert errors is None and (params.num_inference_steps, params.seed, params.enable_safety_checker) == (28, 42, False)
+    assert list(validate({"num_inference_steps": "51"})[1]) == ["num_inference_steps"]
 
 
 @pytest.mark.parametrize("steps,ok", [(0, False), (1, True), (28, True), (50, True), (51, False), (2.5, False), ("x", False)])
