@@ -19,7 +19,7 @@ from team.api import DetailOut, ErrorsOut, requires
 from variations.api_selection import SelectionIn
 from variations.services import archive
 
-from .models import Board, board_contents, board_items, boards_overview
+from .models import PUBLISHED_BOARD, Board, board_contents, board_items, boards_overview
 
 router = Router(tags=["boards"])
 
@@ -154,6 +154,8 @@ def add_items(request, board_id: int, payload: SelectionIn):
     """Add many sources and outputs at once, after the last item, in the order given (those already on
     the board stay where they are). Unknown ids: 404 and nothing is added."""
     board = get_object_or_404(Board, pk=board_id)
+    if not board.addable_by(request.user):
+        raise HttpError(403, PUBLISHED_BOARD)
     added = board.add_many(payload.found().things, request.user)
     return {"added": added, "board": one_board(board.pk)}
 

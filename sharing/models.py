@@ -75,6 +75,13 @@ class Board(models.Model):
         """The item whose thumbnail stands for the board: the chosen one, else the first."""
         return self.chosen_cover or board_items(self).first()
 
+    def addable_by(self, user):
+        """Anyone who curates adds to a board, unless a live share link publishes it: then only its owner
+        and admins, so nothing goes out through a link without the owner knowing (docs/team-and-sharing.md)."""
+        if not allows(user, "curate"):
+            return False
+        return may_delete_work_of(user, self.created_by_id) or not live_links().filter(board=self).exists()
+
     def add(self, thing, user):
         """Put a source or an output on the board; adding it twice changes nothing. True if it was new."""
         return self.add_many([thing], user) == 1
@@ -354,6 +361,14 @@ def find_link(token):
     if not token or len(token) != TOKEN_CHARS:
         return None
     return ShareLink.objects.select_related("source", "board", "created_by").filter(digest=token_digest(token)).first()
+
+
+PUBLISHED_BOARD = "A live share link publishes this board: only its owner or an admin may add to it."
+
+
+def live_links():
+    """The links that work right now (state "active"), as a query."""
+    return ShareLink.objects.filter(revoked_at__isnull=True, created_by__is_active=True).exclude(expires_at__lte=timezone.now())
 
 
 def links_visible_to(user):

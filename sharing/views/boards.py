@@ -14,7 +14,7 @@ from variations.models import Output, Source
 from variations.services import archive
 
 from ..forms import BoardForm
-from ..models import Board, board_contents, board_items, boards_holding, boards_overview
+from ..models import PUBLISHED_BOARD, Board, board_contents, board_items, boards_holding, boards_overview
 from ..picking import collect_arrivals, picks_by_output
 
 curate_required = require("curate")
@@ -132,6 +132,8 @@ def board_items_change(request, board_id):
     if request.POST.get("action") == "remove":
         removed = board.remove(thing)
         messages.success(request, f"Removed from “{board.name}”." if removed else f"It was not on “{board.name}”.")
+    elif not board.addable_by(request.user):
+        return forbidden(request, PUBLISHED_BOARD)
     else:
         added = board.add(thing, request.user)
         messages.success(request, f"Added to “{board.name}”." if added else f"Already on “{board.name}”.")
