@@ -10,6 +10,7 @@ urlpatterns = [
     path("invite/<str:token>/", account.accept_invitation, name="accept-invitation"),
     path("account/tokens/", account.tokens, name="tokens"),
     path("account/tokens/<int:token_id>/revoke", account.revoke_token, name="token-revoke"),
+    path("account/sign-out-everywhere", account.sign_out_everywhere, name="sign-out-everywhere"),
     path("people/", people.people, name="people"),
     path("people/invite", people.invite, name="people-invite"),
     path("people/invitations/<int:invitation_id>/revoke", people.revoke_invitation, name="invitation-revoke"),

@@ -3,7 +3,7 @@
 import logging
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.contrib.auth.views import LoginView
 from django.db import connection, transaction
 from django.shortcuts import get_object_or_404, redirect, render
@@ -166,6 +166,28 @@ def tokens(request):
         "new_token": new_token,
         "tokens": request.user.api_tokens.order_by("-created_at"),
     }, status=status)
+
+
+@never_cache
+@browse_required
+@sensitive_post_parameters("password")
+@require_POST
+def sign_out_everywhere(request):
+    """End every session of this person, this one too. Sessions carry a hash of the password hash, so
+    storing the same password anew (a fresh salt) makes every session fail its check at the next
+    request, whatever session store is used. Asking for the password first (through the sign-in
+    throttle) keeps a stolen session from using this to lock the owner out."""
+    user = request.user
+    password = request.POST.get("password", "")
+    if authenticate(request, username=user.get_username(), password=password) is None:
+        messages.error(request, "That password is not right: nobody was signed out.")
+        return redirect("tokens")
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    logout(request)
+    log.info("%s signed out everywhere", user.get_username())
+    messages.success(request, "You are signed out everywhere, here too. Your API tokens still work: revoke them one by one.")
+    return redirect("login")
 
 
 @browse_required
