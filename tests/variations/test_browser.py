@@ -111,9 +111,12 @@ class Screenshots:
     def take(self, page, name, full_page=True):
         if self.folder:
             page.wait_for_load_state("networkidle")
+            sticky = page.locator(".variation-form > .btn-block")  # the run button stays in view when scrolling
             if full_page:
                 page.evaluate("window.scrollTo(0, 0)")  # or the sticky header lands mid-page
+                sticky.evaluate_all("buttons => buttons.forEach(b => { b.style.position = 'static'; })")  # in place, not where the first screen ends
             page.screenshot(path=self.folder / f"{name}.png", full_page=full_page)
+            sticky.evaluate_all("buttons => buttons.forEach(b => { b.style.position = ''; })")
 
 
 @pytest.fixture
@@ -229,7 +232,7 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     expect(page.locator(".view-split img")).to_have_count(2)
 
     # Download the whole gallery: the source, all four outputs, and their parameters as JSON and CSV.
-    page.get_by_role("link", name="Source gallery", exact=True).click()
+    page.locator("[data-lightbox-back]").click()  # the crumb back to the gallery, named by its title
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download all (.zip)").click()
     archive = zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
@@ -260,6 +263,10 @@ def test_a_person_uploads_runs_reruns_compares_downloads_and_filters_history(stu
     page.evaluate("window.__sameDocument = true")
     expect(page.locator(".job-row").first).to_have_attribute("data-status", "completed", timeout=60_000)
     assert page.evaluate("window.__sameDocument") is True
+    page.reload()  # the retried job links to its retry instead of offering Retry again
+    retried = page.locator('.job-row[data-status="cancelled"]')
+    expect(retried.get_by_role("link", name="See its retry")).to_be_visible()
+    expect(retried.get_by_role("button", name="Retry")).to_have_count(0)
 
     # A job WaveSpeed fails shows its error in the history.
     simulator.config.fail_rate = 1.0
