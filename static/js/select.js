@@ -1,12 +1,13 @@
 /* Select many: every tile with data-select-kind ("source" | "output") and data-select-id gets a checkbox
    (shown on hover or focus, and always once something is selected). Shift-click selects a range,
-   Ctrl/Cmd-A all shown, Esc clears. The bar (includes/selection_bar.html) acts through the JSON API:
+   Ctrl/Cmd-A all shown, Esc clears; tiles dragged show boards to drop them on. The bar (includes/selection_bar.html) acts through the JSON API:
    /api/v1/boards/{id}/items, /api/v1/selection/{zip,star,delete}, /api/v1/shares. */
 (function () {
   "use strict";
   const bar = document.getElementById("selection-bar");
-  const tiles = Array.from(document.querySelectorAll("[data-select-kind][data-select-id]"));
-  if (!bar || !tiles.length) return;
+  const main = document.getElementById("main");
+  if (!bar || !main) return;
+  const tiles = () => Array.from(main.querySelectorAll("[data-select-kind][data-select-id]"));
   const api = bar.dataset.api;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const count = bar.querySelector("[data-selection-count]");
@@ -24,7 +25,7 @@
   }
 
   function refresh() {
-    tiles.forEach((tile) => {
+    tiles().forEach((tile) => {
       const on = selected.has(key(tile));
       tile.classList.toggle("is-selected", on);
       tile.querySelector(".select-box").checked = on;
@@ -58,34 +59,48 @@
     return response;
   }
 
-  tiles.forEach((tile, index) => {
+  let fillDropList = () => Promise.resolve(); // set below for those who curate
+  let boardsChanged = () => {}; // the drop list reloads after a new board
+
+  function enhance(tile) {
+    if (tile.querySelector(":scope > .select-box")) return;
     const box = document.createElement("input");
     box.type = "checkbox";
     box.className = "select-box";
     box.setAttribute("aria-label", "Select this " + tile.dataset.selectKind);
+    box.checked = selected.has(key(tile));
     box.addEventListener("click", (event) => {
+      const all = tiles();
+      const index = all.indexOf(tile);
       const on = box.checked;
-      const from = event.shiftKey && lastIndex !== null ? Math.min(lastIndex, index) : index;
-      const to = event.shiftKey && lastIndex !== null ? Math.max(lastIndex, index) : index;
+      const range = event.shiftKey && lastIndex !== null && lastIndex < all.length;
+      const from = range ? Math.min(lastIndex, index) : index;
+      const to = range ? Math.max(lastIndex, index) : index;
       for (let i = from; i <= to; i += 1) {
-        if (on) selected.add(key(tiles[i]));
-        else selected.delete(key(tiles[i]));
+        if (on) selected.add(key(all[i]));
+        else selected.delete(key(all[i]));
       }
       lastIndex = index;
       refresh();
     });
     tile.classList.add("selectable");
     tile.prepend(box);
-  });
+    tile.addEventListener("pointerdown", () => fillDropList().catch((error) => say(error.message)));
+  }
+
+  // Tiles that arrive later (a job finishing while the page is open) get their checkbox too.
+  tiles().forEach(enhance);
+  new MutationObserver(() => tiles().forEach(enhance)).observe(main, { childList: true, subtree: true });
 
   document.addEventListener("keydown", (event) => {
     const typing = event.target.closest("input:not(.select-box), textarea, select, [contenteditable]");
     if (typing) return;
     if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "a") {
       event.preventDefault();
-      tiles.forEach((tile) => selected.add(key(tile)));
+      const all = tiles();
+      all.forEach((tile) => selected.add(key(tile)));
       refresh();
-      say("All " + tiles.length + " shown are selected.");
+      say("All " + all.length + " shown are selected.");
     } else if (event.key === "Escape" && selected.size) {
       selected.clear();
       refresh();
@@ -102,6 +117,7 @@
 
   async function newBoard(name) {
     const response = await call("POST", "/boards", { name: name });
+    boardsChanged();
     return (await response.json()).id;
   }
 
@@ -146,6 +162,58 @@
       actions[button.dataset.selectionAction]().catch((error) => say(error.message));
     });
   });
+
+  // Drag tiles (the one dragged, or the whole selection when it is part of it) onto a board in a side list.
+  if (bar.dataset.mayCurate) {
+    let dragging = null;
+    const drop = document.createElement("aside");
+    drop.className = "board-drop";
+    drop.hidden = true;
+    drop.setAttribute("aria-label", "Drop on a board");
+    document.body.append(drop);
+    let filled = null;
+    boardsChanged = () => {
+      filled = null;
+    };
+    fillDropList = () => { // as a drag may begin (pointerdown), so the targets are there when it does
+      filled = filled || call("GET", "/boards").then((response) => response.json()).then((boards) => {
+        const heading = document.createElement("h2");
+        heading.textContent = "Drop on a board";
+        drop.replaceChildren(heading, ...boards.map(dropTarget));
+      });
+      return filled;
+    };
+    function dropTarget(board) {
+      const target = document.createElement("div");
+      target.className = "board-drop-target";
+      target.textContent = board.name;
+      target.addEventListener("dragover", (event) => event.preventDefault());
+      target.addEventListener("dragenter", () => target.classList.add("is-over"));
+      target.addEventListener("dragleave", () => target.classList.remove("is-over"));
+      target.addEventListener("drop", async (event) => {
+        event.preventDefault();
+        target.classList.remove("is-over");
+        try {
+          const answer = await (await call("POST", "/boards/" + board.id + "/items", dragging)).json();
+          say(answer.added + " added to “" + board.name + "”.");
+        } catch (error) {
+          say(error.message);
+        }
+        bar.hidden = false;
+      });
+      return target;
+    }
+    main.addEventListener("dragstart", (event) => {
+      const tile = event.target.closest && event.target.closest("[data-select-kind][data-select-id]");
+      if (!tile || tile.closest(".board-items[data-reorder-url]")) return; // there, dragging reorders (board.js)
+      dragging = selected.has(key(tile)) ? body() : { sources: [], outputs: [] };
+      if (!selected.has(key(tile))) dragging[tile.dataset.selectKind + "s"].push(tile.dataset.selectId);
+      drop.hidden = false;
+    });
+    main.addEventListener("dragend", () => {
+      drop.hidden = true;
+    });
+  }
 
   if (boardSelect) {
     let loaded = false;

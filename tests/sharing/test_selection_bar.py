@@ -37,3 +37,13 @@ def test_share_pages_have_nothing_to_select(member, outsider, completed_job):
     for client in (outsider, pages_as(member)):  # a teammate sees what a visitor sees
         page = client.get(f"/s/{token}/").content.decode()
         assert "data-select-kind" not in page
+
+
+def test_members_reorder_a_board_by_drag_or_keys_viewers_do_not(member, viewer, completed_job):
+    board = Board.objects.create(name="Picks", created_by=member)
+    board.add_many(list(completed_job.outputs.all()), member)
+    page = pages_as(member).get(f"/boards/{board.pk}/").content.decode()
+    assert f'data-reorder-url="/api/v1/boards/{board.pk}/items/order"' in page and "js/board.js" in page
+    assert page.count('data-move="-1"') == 2
+    page = pages_as(viewer).get(f"/boards/{board.pk}/").content.decode()
+    assert "data-reorder-url" not in page and "js/board.js" not in page
