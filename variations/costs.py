@@ -39,16 +39,18 @@ def month_start(now=None):
     return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def month_entries():
-    """This month's ledger, brought up to date first."""
-    ledger.settle_ledger()
+def month_entries(settle=True):
+    """This month's ledger, brought up to date with this month's jobs first (`settle`: not from a thread
+    that must not write)."""
+    if settle:
+        ledger.settle_ledger(Variation.objects.filter(submitted_at__gte=month_start()))
     return LedgerEntry.objects.filter(created_at__gte=month_start())
 
 
-def spent_this_month():
+def spent_this_month(settle=True):
     """Charges less refunds this month; an entry without a known price counts as nothing here, and
     budget_status says how many there are."""
-    return exact(month_entries().aggregate(usd=Sum("amount_usd"))["usd"])
+    return exact(month_entries(settle).aggregate(usd=Sum("amount_usd"))["usd"])
 
 
 def exact(total):
@@ -125,19 +127,16 @@ def record_price(job, price):
         job.cost_usd = price
 
 
-def budget_refusal(job):
-    """For a job the dispatcher has just claimed (SUBMITTING): record the price known for its parameters,
-    and say why it may not be sent when it does not fit this month's budget ("" when it fits).
-    WaveSpeed's fresh quote comes with the submit."""
-    price = known_price(job)
-    record_price(job, price)
+def budget_refusal(job, price, settle=True):
+    """Why `job` may not be sent at `price` this month ("" when it fits, or no budget is set). Jobs being
+    submitted right now are not accepted yet, but will be: they count too. An unknown price (None) is the
+    caller's to hold back: it never fits, and is not refused either."""
     budget = settings.FLUXSITE_MONTHLY_BUDGET_USD
-    if not budget:
+    if not budget or price is None:
         return ""
-    # Jobs being submitted right now are not accepted yet, but will be: count them too.
     sending = Variation.objects.filter(status=Status.SUBMITTING).exclude(pk=job.pk).aggregate(usd=Sum("cost_usd"))
-    committed = spent_this_month() + (sending["usd"] or 0)
-    if committed + (price or 0) <= budget:
+    committed = spent_this_month(settle) + (sending["usd"] or 0)
+    if committed + price <= budget:
         return ""
     return (
         f"Not sent: this month's WaveSpeed budget of {format_usd(budget)} is reached ({format_usd(committed)} spent, "
@@ -149,14 +148,15 @@ def budget_status():
     """This month's estimated spending against the budget, for the costs page."""
     budget = settings.FLUXSITE_MONTHLY_BUDGET_USD
     spent = spent_this_month()
+    charges = month_entries(settle=False).filter(kind=LedgerEntry.Kind.CHARGE)
     return {
         "budget": budget or None,
         "spent": spent,
         "remaining": max(budget - spent, Decimal(0)) if budget else None,
         "percent": min(int(spent * 100 / budget), 100) if budget else None,
         "reached": bool(budget) and spent >= budget,
-        "unpriced": month_entries().filter(kind=LedgerEntry.Kind.CHARGE, amount_usd__isnull=True).count(),
-        "estimated": month_entries().filter(kind=LedgerEntry.Kind.CHARGE, quoted=False).count(),
+        "unpriced": charges.filter(amount_usd__isnull=True).count(),
+        "estimated": charges.filter(quoted=False).count(),
     }
 
 

@@ -85,11 +85,11 @@ def test_errors_read_as_the_answers_they_are():
     assert answer_to(wavespeed.BadRequest.__new__(wavespeed.BadRequest)) == Answer.REFUSED
 
 
-def test_only_a_429_or_a_lack_of_credit_gives_the_submit_attempt_back():
+def test_only_answers_that_ask_the_job_to_wait_give_the_submit_attempt_back():
+    """A 429, a lack of credit, or (with a budget) a price nobody can tell: nothing was made, the job waits."""
     others = {key for key, outcome in OUTCOMES.items() if not outcome.counts_as_attempt}
-    assert others == {
-        (stage, answer) for stage in (Stage.SUBMIT, Stage.UPLOAD) for answer in (Answer.RATE_LIMITED, Answer.NO_CREDIT)
-    }
+    waits = {(stage, answer) for stage in (Stage.SUBMIT, Stage.UPLOAD) for answer in (Answer.RATE_LIMITED, Answer.NO_CREDIT)}
+    assert others == waits | {(Stage.BUDGET, Answer.PRICE_UNKNOWN)}
 
 
 def test_only_an_answer_that_created_nothing_at_wavespeed_sends_a_job_again():

@@ -16,6 +16,17 @@ from variations.params import VariationParams
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def fresh_prices(monkeypatch):
+    """Prices are cached, and a failed lookup holds off the next ones, per process: each test starts afresh."""
+    from django.core.cache import cache
+
+    from variations import costs
+
+    cache.clear()
+    monkeypatch.setattr(costs, "_price_unavailable_until", 0.0)
+
+
 def queue(source, owner, count=1, **params):
     return [job_services.create_variation(source, VariationParams(**params), owner) for _ in range(count)]
 
@@ -240,3 +251,110 @@ def test_stuck_deletes_do_not_stop_submits(settings, fake_wavespeed, source, mem
     job.refresh_from_db()
     assert job.status == Status.COMPLETED
     assert not Variation.objects.filter(delete_pending=True).exists()
+
+
+# --- problems 5 and 8: money fails closed -------------------------------------------------------------------
+
+
+def no_price_anywhere(mocked):
+    for path in ("price", "pricing"):
+        mocked.post(f"{BASE}/api/v3/model/{path}", status=404, json={"code": 404, "message": "no such route"})
+
+
+def test_with_a_budget_a_job_whose_price_nobody_can_tell_waits_and_says_why(settings, mocked, api, source, member):
+    """The issue's case: with a $0.30 budget a never-priced job counted as $0 and went out."""
+    from variations import costs
+
+    settings.FLUXSITE_MONTHLY_BUDGET_USD = costs.Decimal("0.30")
+    no_price_anywhere(mocked)
+    job = queue(source, member)[0]
+
+    run_dispatcher_here(3)
+
+    job.refresh_from_db()
+    assert job.status == Status.QUEUED and job.submit_attempts == 0
+    assert not submit_posts(mocked)
+    assert "price is unknown" in api.get(f"/api/v1/variations/{job.pk}").json()["queue"]["reason"]
+
+
+def test_without_a_quote_the_configured_price_per_image_is_charged_as_an_estimate(settings, mocked, signed_in, source, member):
+    from decimal import Decimal
+
+    settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("1")
+    settings.FLUXSITE_PRICE_PER_IMAGE_USD = Decimal("0.025")
+    no_price_anywhere(mocked)
+    mocked.post(f"{BASE}/api/v3/media/upload/binary", json={"code": 200, "data": {"download_url": "https://f.test/s.jpg"}})
+    mocked.post(f"{BASE}/api/v3/wavespeed-ai/flux-redux-dev", json={"code": 200, "data": {"id": "t1", "status": "created"}})
+    queue(source, member, num_images=2)
+
+    run_dispatcher_here(2)
+
+    entry = LedgerEntry.objects.get()
+    assert (entry.amount_usd, entry.quoted) == (Decimal("0.05"), False)
+    assert "counted at an estimate" in signed_in.get("/costs/").content.decode()
+
+
+def test_the_discounted_price_is_what_is_charged(fake_wavespeed, source, member):
+    from decimal import Decimal
+
+    fake_wavespeed.config.discount = 0.2
+    job = queue(source, member, num_images=2)[0]
+
+    run_dispatcher_here()
+
+    job.refresh_from_db()
+    entry = LedgerEntry.objects.get(job=job)
+    assert job.status == Status.COMPLETED
+    assert (entry.amount_usd, entry.quoted) == (Decimal("0.04"), True)  # 2 x 0.025, 20 % off
+
+
+def test_a_fresh_quote_over_the_budget_is_not_sent(settings, fake_wavespeed, source, member):
+    from decimal import Decimal
+
+    from tests.factories import make_job
+    from variations import costs
+
+    settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("0.30")
+    spent = make_job(source, member, Status.COMPLETED, size="512*512")
+    Variation.objects.filter(pk=spent.pk).update(prediction_id="earlier", cost_usd=Decimal("0.275"))
+    job = queue(source, member, num_images=2)[0]  # never priced: WaveSpeed quotes 0.05 in the submit thread
+
+    run_dispatcher_here()
+
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Status.FAILED, "budget_reached")
+    assert "this job $0.05" in job.error and "$0.275 spent" in job.error
+    assert fake_wavespeed.stats()["submits"] == 0
+    assert costs.spent_this_month() == Decimal("0.275")
+
+
+def test_a_failed_task_is_refunded_as_an_entry_of_its_own(fake_wavespeed, source, member):
+    from decimal import Decimal
+
+    from variations import costs
+
+    fake_wavespeed.config.fail_rate, fake_wavespeed.config.fail_codes = 1.0, [1403]
+    job = queue(source, member)[0]
+
+    run_dispatcher_here()
+
+    kinds = sorted(LedgerEntry.objects.filter(job=job).values_list("kind", "amount_usd"))
+    assert kinds == [("charge", Decimal("0.025")), ("refund", Decimal("-0.025"))]
+    assert costs.spent_this_month() == 0
+
+
+@pytest.mark.parametrize("ending", ["cancel_rate", "timeout_rate"])
+def test_cancelled_and_timed_out_tasks_end_at_once_and_are_refunded(fake_wavespeed, source, member, ending):
+    """Issue 13, problem 2: they used to be polled until the app's own 600 s timeout, then counted as spent."""
+    import time
+
+    setattr(fake_wavespeed.config, ending, 1.0)
+    job = queue(source, member)[0]
+
+    began = time.monotonic()
+    run_dispatcher_here()
+
+    job.refresh_from_db()
+    assert job.status == Status.FAILED and job.error_code != "timeout"
+    assert time.monotonic() - began < 20
+    assert LedgerEntry.objects.filter(job=job, kind=LedgerEntry.Kind.REFUND).exists()

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 import wavespeed_api as wavespeed
 
+from .. import ledger
 from ..models import ErrorCode, Status, Variation
 from .outcomes import MAX_DELETE_ATTEMPTS, OUTCOMES, Answer, Stage, answer_to, apply, result_answer
 
@@ -25,7 +26,7 @@ def record_result(job, prediction, **counted):
     answer = result_answer(prediction, job)
     if answer is Answer.MEDIA_UNREADABLE:
         job.source.forget_upload(job.submitted_at)
-    return apply(
+    moved = apply(
         job, Stage.RESULT, answer,
         finished_at=timezone.now(),
         inference_ms=prediction.inference_ms,
@@ -35,6 +36,9 @@ def record_result(job, prediction, **counted):
         message=prediction.error or "WaveSpeed failed the prediction.",
         **counted,
     )
+    if moved and answer is not Answer.COMPLETED:  # failed, cancelled or timed out there: refunded
+        ledger.refund(job, prediction.id)
+    return moved
 
 
 class Follows:

@@ -56,6 +56,7 @@ STAGE_STATUS = {
 class Answer(enum.Enum):
     SLOT_FREE = "the job is next and WaveSpeed has room for it"
     OVER_BUDGET = "the job does not fit this month's budget"
+    PRICE_UNKNOWN = "a monthly budget is set and nobody can tell the job's price"
     ACCEPTED = "WaveSpeed took the task and gave its id"
     ACCEPTED_AFTER_CANCEL = "WaveSpeed took the task of a job cancelled while the submit was under way"
     # WaveSpeed's errors, as answer_to() reads them
@@ -164,6 +165,10 @@ AMBIGUOUS = (
 OUTCOMES = {
     (Stage.CLAIM, Answer.SLOT_FREE): Outcome(Status.SUBMITTING, writes=("submitted_at", "submit_attempts")),
     (Stage.BUDGET, Answer.OVER_BUDGET): Outcome(Status.FAILED, ErrorCode.BUDGET_REACHED, "{message}", sets=NOT_SENT),
+    # Money fails closed: it waits (pages and API say why) until WaveSpeed quotes a price.
+    (Stage.BUDGET, Answer.PRICE_UNKNOWN): Outcome(
+        Status.QUEUED, error="", sets=NOT_SENT, counts_as_attempt=False, pause_submits=True
+    ),
     **{(Stage.UPLOAD, a): o for a, o in refused("Upload of the source to WaveSpeed failed", ErrorCode.UPLOAD).items()},
     **{(Stage.SUBMIT, a): o for a, o in refused("WaveSpeed refused the job", ErrorCode.BAD_REQUEST).items()},
     (Stage.SUBMIT, Answer.LOCAL_FAILURE): send_again("Submit failed", ErrorCode.UPLOAD),

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 import wavespeed_api as wavespeed
 
+from .. import ledger
 from ..models import Status, Variation
 from .outcomes import OUTCOMES, Answer, Stage, apply
 
@@ -77,7 +78,9 @@ class Reconciler:
         for job in limbo:
             verdict = verdicts[job.pk]
             log.info("unanswered submit of job %s: %s %s", job.pk, verdict.answer.name, verdict.prediction_id)
-            apply(job, Stage.RECONCILE, verdict.answer, prediction_id=verdict.prediction_id, message=verdict.reason)
+            settled = apply(job, Stage.RECONCILE, verdict.answer, prediction_id=verdict.prediction_id, message=verdict.reason)
+            if settled and verdict.answer is not Answer.NEVER_ARRIVED:  # WaveSpeed took it, or may have
+                ledger.charge(job)
 
 
 def recent_since(client, since):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 import wavespeed_api as wavespeed
 
-from .. import costs
+from .. import costs, ledger
 from ..models import IN_FLIGHT_STATUSES, Status, Variation
 from .outcomes import Answer, Stage, answer_to, apply
 
@@ -36,10 +36,22 @@ def webhook_url():
     return ""
 
 
+class NotSent(Exception):
+    """The job may not go out now (no price with a budget set, or over the budget): `answer` at Stage.BUDGET."""
+
+    def __init__(self, answer, message=""):
+        super().__init__(message)
+        self.answer = answer
+        self.message = message
+
+
 def admit(job):
-    """For a job just claimed: record the price known for its parameters, and send it only if it fits
-    this month's budget. False, having failed the job saying why, when it does not."""
-    refusal = costs.budget_refusal(job)
+    """For a job just claimed: record the price the app can tell without asking WaveSpeed, and send it only
+    if it fits this month's budget. False, having failed the job saying why, when it does not. WaveSpeed's
+    fresh quote comes in the submit thread (Submits.price)."""
+    estimated = costs.estimate(job)
+    costs.record_price(job, estimated[0] if estimated else None)
+    refusal = costs.budget_refusal(job, job.cost_usd)
     if refusal:
         apply(job, Stage.BUDGET, Answer.OVER_BUDGET, message=refusal)
     return not refusal
@@ -82,8 +94,22 @@ class Submits:
                 self.sending.add(job.pk)
                 self.loop.launch(self.send, self.on_sent, job)
 
+    def price(self, job):
+        """(price, quoted) in a pool thread: WaveSpeed's quote, else the estimate admit() recorded. Money fails
+        closed: with a budget set, a job without any price, or over the budget at WaveSpeed's quote, is NotSent."""
+        quote = costs.fetch_price(job)
+        price = job.cost_usd if quote is None else quote
+        if settings.FLUXSITE_MONTHLY_BUDGET_USD:
+            if price is None:
+                raise NotSent(Answer.PRICE_UNKNOWN)
+            refusal = costs.budget_refusal(job, price, settle=False) if price != job.cost_usd else ""
+            if refusal:
+                raise NotSent(Answer.OVER_BUDGET, refusal)
+        return price, quote is not None
+
     def send(self, job):
-        """In a pool thread: upload the source if WaveSpeed no longer has it, then submit."""
+        """In a pool thread: price the job, upload the source if WaveSpeed no longer has it, then submit."""
+        price, quoted = self.price(job)
         source = job.source
         uploaded = ""
         # Jobs of one source submitted together share one upload.
@@ -99,13 +125,15 @@ class Submits:
                 except wavespeed.WaveSpeedError as exc:
                     raise UploadFailed(exc) from exc
                 self.uploaded_urls[source.pk] = image_url
-        price = costs.fetch_price(job)
-        return uploaded, price, self.loop.client().submit(image_url, job.params(), webhook_url())
+        return uploaded, price, quoted, self.loop.client().submit(image_url, job.params(), webhook_url())
 
     def on_sent(self, job, future):
         self.sending.discard(job.pk)
         try:
-            uploaded, price, prediction = future.result()
+            uploaded, price, quoted, prediction = future.result()
+        except NotSent as exc:
+            apply(job, Stage.BUDGET, exc.answer, effects=self.loop, message=exc.message)
+            return
         except UploadFailed as exc:
             apply(job, Stage.UPLOAD, answer_to(exc.cause), effects=self.loop, message=exc.cause.message, kind=exc.cause.kind)
             return
@@ -117,9 +145,9 @@ class Submits:
             apply(job, Stage.SUBMIT, Answer.LOCAL_FAILURE, effects=self.loop, message=str(exc))
             return
         self.pause_seconds = 1.0
-        self.accepted(job, uploaded, price, prediction)
+        self.accepted(job, uploaded, price, quoted, prediction)
 
-    def accepted(self, job, uploaded, price, prediction):
+    def accepted(self, job, uploaded, price, quoted, prediction):
         now = timezone.now()
         costs.record_price(job, price)
         if uploaded:  # from now on the Source row holds it, and a 1402 can make it forget it
@@ -132,7 +160,9 @@ class Submits:
         )
         if not moved:  # cancelled while the submit was under way: delete it at WaveSpeed
             apply(job, Stage.SUBMIT, Answer.ACCEPTED_AFTER_CANCEL, prediction_id=prediction.id)
-        elif prediction.finished:
+            job.prediction_id = prediction.id
+        ledger.charge(job, quoted)  # WaveSpeed took it: charged, whatever happens to the job now
+        if moved and prediction.finished:
             self.loop.follows.record(job, prediction)
 
     def pause(self):
