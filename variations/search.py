@@ -7,6 +7,7 @@ A word of one or two letters has no trigram, so it is matched by `icontains` alo
 """
 
 import logging
+import re
 from datetime import date
 from typing import Literal
 
@@ -14,7 +15,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .models import PUBLIC_STATUS, PUBLIC_TO_INTERNAL, Output, Source, Variation
 from .params import SEED_MAX, errors_by_field
@@ -22,6 +23,7 @@ from .params import SEED_MAX, errors_by_field
 log = logging.getLogger(__name__)
 
 QUERY_MAX = 200
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TRIGRAM = 3  # the shortest word a trigram index can find
 SORTS = {
     "newest": "Newest first",
@@ -47,6 +49,14 @@ class LibraryFilters(BaseModel):
     varied: bool | None = Field(None, description="true: sources with at least one job; false: none yet")
     status: PublicStatus | None = Field(None, description="Status of the source's latest job")
     sort: Literal[tuple(SORTS)] = Field("newest", description="newest | oldest | most (outputs) | recent (latest job)")
+
+    @field_validator("date_from", "date_to", mode="before")
+    @classmethod
+    def _iso_day(cls, value):
+        """Only a day as the schema says (2026-01-31): pydantic alone would read "0" as a Unix time."""
+        if isinstance(value, str) and not ISO_DAY.fullmatch(value):
+            raise ValueError("a day is written like 2026-01-31")
+        return value
 
     @model_validator(mode="after")
     def _dates_in_order(self):

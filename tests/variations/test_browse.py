@@ -315,3 +315,9 @@ def test_a_gallery_tile_is_one_tab_stop_with_one_menu(signed_in, member, source)
     for tile in tiles:
         tile = tile[: tile.index("</figure>")]
         assert 'tabindex="-1"' in tile and tile.count("<summary") == 1
+
+
+@pytest.mark.parametrize("query", ["date_to=0", "date_from=1700000000", "status=done", "sort=random", "board=0", "q=" + "x" * 201])
+def test_the_api_refuses_filters_outside_its_schema(api, query):
+    response = api.get(f"/api/v1/sources?{query}")
+    assert response.status_code == 400, response.content
