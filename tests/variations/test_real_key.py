@@ -358,3 +358,18 @@ def test_cancelled_and_timed_out_tasks_end_at_once_and_are_refunded(fake_wavespe
     assert job.status == Status.FAILED and job.error_code != "timeout"
     assert time.monotonic() - began < 20
     assert LedgerEntry.objects.filter(job=job, kind=LedgerEntry.Kind.REFUND).exists()
+
+
+def test_an_unanswered_submit_waits_while_a_younger_one_may_own_its_task(settings, fake_wavespeed, source, member):
+    """A task of a submit still under way (or too young to settle) is no other job's to take."""
+    from variations.dispatcher.reconcile import settle
+
+    old, young = queue(source, member, count=2)
+    left_mid_submit(old, seconds_ago=10)
+    left_mid_submit(young)
+    landed = submit_directly(young)  # only the young one's POST arrived; its answer is still to come
+    items = dispatcher.Dispatcher("x").client().history()
+
+    assert settle([old], items, younger=[young]) == {}  # not now: the young one's answer decides
+    assert settle([old], [], younger=[young])[old.pk].answer.name == "NEVER_ARRIVED"
+    assert landed.id in {item.id for item in items}

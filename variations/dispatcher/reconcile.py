@@ -74,9 +74,16 @@ class Reconciler:
             return
         known = Variation.objects.filter(prediction_id__in=[item.id for item in recent]).values_list("prediction_id", flat=True)
         known = set(known)
-        verdicts = settle(limbo, [item for item in recent if item.id not in known])
+        # Submits too young to settle (or still under way) may own some of these tasks: they are claimants too.
+        younger = Variation.objects.filter(status=Status.SUBMITTING).exclude(pk__in=[job.pk for job in limbo])
+        verdicts = settle(limbo, [item for item in recent if item.id not in known], younger=list(younger))
         for job in limbo:
-            verdict = verdicts[job.pk]
+            verdict = verdicts.get(job.pk)
+            if verdict is None and job.submitted_at < timezone.now() - timedelta(seconds=GIVE_UP_SECONDS):
+                verdict = Verdict(Answer.AMBIGUOUS, reason="newer submits kept sharing its moment")
+            if verdict is None:
+                log.info("unanswered submit of job %s waits for a younger submit's answer", job.pk)
+                continue
             log.info("unanswered submit of job %s: %s %s", job.pk, verdict.answer.name, verdict.prediction_id)
             settled = apply(job, Stage.RECONCILE, verdict.answer, prediction_id=verdict.prediction_id, message=verdict.reason)
             if settled and verdict.answer is not Answer.NEVER_ARRIVED:  # WaveSpeed took it, or may have
@@ -96,11 +103,12 @@ def recent_since(client, since):
     return found
 
 
-def settle(limbo, unknown):
+def settle(limbo, unknown, younger=()):
     """Decide each unanswered submit from the tasks of this model WaveSpeed has that no job of ours knows.
 
-    Jobs whose time windows share candidates are decided together. No candidate: the submits never
-    arrived, send them again. As many candidates as jobs, and submits one at a time (so WaveSpeed made
+    Jobs whose time windows share candidates are decided together; a group with a `younger` submit in it
+    (one not yet due for settling, whose answer may still come) is left for a later look. No candidate:
+    the submits never arrived, send them again. As many candidates as jobs, and submits one at a time (so WaveSpeed made
     them in the order they were claimed): each job follows the task of its rank, if that task falls in
     its own window. Anything else (another client's task in the window, a time that cannot be read, a
     submit that may have been lost beside one that arrived) cannot be told apart: say so, never guess.
@@ -111,9 +119,13 @@ def settle(limbo, unknown):
         lowest, highest = job.submitted_at - CLOCK_SKEW, job.submitted_at + answer_window + CLOCK_SKEW
         return item.created_at is None or lowest <= item.created_at <= highest
 
-    candidates = {job.pk: {item.id: item for item in unknown if fits(job, item)} for job in limbo}
+    claimants = [*limbo, *younger]
+    candidates = {job.pk: {item.id: item for item in unknown if fits(job, item)} for job in claimants}
+    settling = {job.pk for job in limbo}
     verdicts = {}
-    for group in _sharing_candidates(limbo, candidates):
+    for group in _sharing_candidates(claimants, candidates):
+        if any(job.pk not in settling for job in group):
+            continue
         items = {pid: item for job in group for pid, item in candidates[job.pk].items()}
         ranked = sorted(items.values(), key=lambda item: (item.created_at is None, item.created_at or 0))
         in_order = (
