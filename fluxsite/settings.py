@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from fluxsite.email_url import email_settings
 from fluxsite.ops.logformats import LOG_FORMATS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -232,6 +233,11 @@ FLUXSITE_STRIP_METADATA_ON_UPLOAD = envbool("FLUXSITE_STRIP_METADATA_ON_UPLOAD")
 DATA_UPLOAD_MAX_MEMORY_SIZE = FLUXSITE_MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FLUXSITE_PUBLIC_URL = env("FLUXSITE_PUBLIC_URL").rstrip("/")
+
+# Mail (share links sent from their page): EMAIL_URL, e.g. smtp://user:password@host:587?tls=1
+# (fluxsite/email_url.py); unset, messages go to the log (console backend).
+globals().update(email_settings(env("EMAIL_URL")))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "fluxsite <fluxsite@localhost>")
 
 # WaveSpeed. Without a key `make run` starts the simulator and sets FLUXSITE_SIMULATOR=1.
 WAVESPEED_API_KEY = env("WAVESPEED_API_KEY")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import boards, media, pick_review, picks, shared, shares
+from .views import boards, media, pick_review, picks, share_email, shared, shares
 
 urlpatterns = [
     path("boards/", boards.board_list, name="boards"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("shares/<int:share_id>/", shares.share_detail, name="share-detail"),
     path("shares/<int:share_id>/revoke", shares.revoke_share, name="share-revoke"),
     path("shares/hand-over/<int:user_id>", shares.hand_over, name="share-hand-over"),
+    path("shares/<int:share_id>/email", share_email.email_link, name="share-email"),
     path("shares/<int:share_id>/picking", pick_review.picking_rules, name="share-picking"),
     path("shares/<int:share_id>/picks.csv", pick_review.picks_csv, name="share-picks-csv"),
     path("shares/<int:share_id>/picks/<int:pick_id>/hide", pick_review.hide_comment, name="share-pick-hide"),
