@@ -84,6 +84,8 @@ MIDDLEWARE = [
     # /healthz and /metrics, answered before host checks and the HTTPS redirect (probes use plain HTTP and IPs).
     "fluxsite.ops.middleware.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -323,6 +325,35 @@ if FLUXSITE_BEHIND_HTTPS_PROXY and not DEBUG:
 # of FLUXSITE_METRICS_ALLOWED_NETWORKS (comma-separated, e.g. 10.0.0.0/8); with neither set it is off.
 FLUXSITE_METRICS_TOKEN = env("FLUXSITE_METRICS_TOKEN")
 FLUXSITE_METRICS_ALLOWED_NETWORKS = envnetworks("FLUXSITE_METRICS_ALLOWED_NETWORKS")
+
+# Content-Security-Policy (django-csp): scripts, styles, images and requests from this site only, no
+# inline script or style anywhere (the templates' code lives in static/), no framing, forms that post
+# only here. With S3 storage, images also come from the bucket's host (the media views redirect there).
+def _s3_image_hosts():
+    if not FLUXSITE_S3_BUCKET:
+        return []
+    endpoint = env("FLUXSITE_S3_ENDPOINT_URL").rstrip("/")
+    if not endpoint:
+        return ["https://*.amazonaws.com"]
+    scheme, _, host = endpoint.partition("://")
+    host = host.split("/")[0]
+    return [f"{scheme}://{host}", f"{scheme}://*.{host}"]
+
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", *_s3_image_hosts()],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # Estimated WaveSpeed spending (variations.costs): prices are cached this long; with a monthly budget
 # (USD, 0 = none) jobs that would go over it are not sent and say why.

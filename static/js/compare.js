@@ -5,6 +5,9 @@
 document.addEventListener("DOMContentLoaded", () => {
   const viewer = document.querySelector(".viewer");
   if (!viewer) return;
+  // The exact shape of the output (its shape-N class is the nearest tenth; no style="" under the CSP).
+  const stage = viewer.querySelector("[data-ratio]");
+  if (stage) stage.style.setProperty("--ratio", stage.dataset.ratio);
   const links = viewer.querySelectorAll("[data-mode-link]");
 
   function show(mode) {
