@@ -24,7 +24,9 @@ class DocumentedAPI(NinjaAPI):
         errors, detail = ({"$ref": f"#/components/schemas/{name}"} for name in ("ErrorsOut", "DetailOut"))
         for operations in schema["paths"].values():
             for operation in operations.values():
-                responses = operation["responses"]
+                # ninja keys the operation's own answers by number: as text, so "400" below replaces
+                # its 400 instead of standing beside it (a key twice in the JSON breaks the docs page).
+                responses = operation["responses"] = {str(code): answer for code, answer in operation["responses"].items()}
                 responses["400"] = {
                     "description": "Bad Request",
                     "content": {"application/json": {"schema": {"anyOf": [errors, detail]}}},
