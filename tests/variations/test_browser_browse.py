@@ -165,3 +165,43 @@ def test_the_phone_menu_shows_every_item_and_who_is_signed_in(studio, browser):
         expect(toggle).to_have_attribute("aria-expanded", "false")
     finally:
         context.close()
+
+
+def test_a_share_page_opens_its_images_in_a_read_only_lightbox(studio, browser, person):
+    base_url, _ = studio
+    page = person
+    log_in(page)
+    upload(page, ("Shared harbour.jpg", scenic_image((800, 600), "lagoon")))
+    page.locator(".upload-row", has_text="Shared harbour.jpg").get_by_role("link", name="Choose parameters").click()
+    page.wait_for_load_state("load")
+    page.locator("label[for=id_num_images_2]").click()
+    page.get_by_role("button", name="Run variation").click()
+    expect(page.locator("article.job").first).to_have_attribute("data-status", "completed", timeout=60_000)
+    page.locator(".source-panel").get_by_role("link", name="Share", exact=True).click()
+    page.get_by_role("button", name="Make the link").click()
+    url = page.get_by_label("Share link").input_value()
+
+    visitor = browser.new_context(base_url=base_url, viewport={"width": 1366, "height": 900})
+    errors = []
+    try:
+        outsider = visitor.new_page()
+        outsider.on("pageerror", lambda error: errors.append(str(error)))
+        outsider.goto(url)
+        expect(outsider.get_by_role("heading", name=re.compile("Shared harbour"))).to_be_visible()
+        outsider.locator("a.tile-image").first.click()
+        viewer = outsider.get_by_role("dialog", name="Image viewer")
+        expect(viewer).to_be_visible()
+        expect(viewer.locator(".share-lightbox-where")).to_have_text("1 of 2")
+        outsider.keyboard.press("ArrowRight")
+        expect(viewer.locator(".share-lightbox-where")).to_have_text("2 of 2")
+        expect(outsider).to_have_url(re.compile(r"#view-output-"))
+        linked = outsider.url
+        outsider.keyboard.press("Escape")
+        expect(viewer).to_be_hidden()
+        assert "#view-" not in outsider.url
+        outsider.goto(linked)  # a view can be linked
+        expect(viewer.locator(".share-lightbox-where")).to_have_text("2 of 2")
+        expect(outsider.get_by_role("button", name="Vary (subtle)")).to_have_count(0)  # read-only
+    finally:
+        visitor.close()
+    assert not errors, errors
