@@ -126,33 +126,33 @@ def test_tasks_of_other_models_and_unreadable_times_never_raise(fake_wavespeed, 
 BASE = "https://api.wavespeed.test"
 
 
-def answering_submits_with(mocked, status, body):
-    mocked.post(f"{BASE}/api/v3/media/upload/binary", json={"code": 200, "data": {"download_url": "https://f.test/s.jpg"}})
-    mocked.post(f"{BASE}/api/v3/model/price", json={"code": 200, "data": {"price": 0.025}})
-    mocked.post(f"{BASE}/api/v3/wavespeed-ai/flux-redux-dev", status=status, json=body)
+def answering_submits_with(wavespeed_answers, status, body):
+    wavespeed_answers.post(f"{BASE}/api/v3/media/upload/binary", json={"code": 200, "data": {"download_url": "https://f.test/s.jpg"}})
+    wavespeed_answers.post(f"{BASE}/api/v3/model/price", json={"code": 200, "data": {"price": 0.025}})
+    wavespeed_answers.post(f"{BASE}/api/v3/wavespeed-ai/flux-redux-dev", status=status, json=body)
 
 
 @pytest.fixture
-def mocked():
+def wavespeed_answers():
     import responses
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
 
 
-def submit_posts(mocked):
-    return [c for c in mocked.calls if c.request.url.endswith("flux-redux-dev")]
+def submit_posts(wavespeed_answers):
+    return [c for c in wavespeed_answers.calls if c.request.url.endswith("flux-redux-dev")]
 
 
-def test_a_403_pauses_submits_and_the_banner_says_it_is_the_account(client, mocked, source, member):
-    answering_submits_with(mocked, 403, {"code": 403, "message": "account suspended"})
+def test_a_403_pauses_submits_and_the_banner_says_it_is_the_account(client, wavespeed_answers, source, member):
+    answering_submits_with(wavespeed_answers, 403, {"code": 403, "message": "account suspended"})
     jobs = queue(source, member, count=3)
 
     run_dispatcher_here(5)
 
     statuses = sorted(Variation.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True))
     assert statuses == [Status.FAILED, Status.QUEUED, Status.QUEUED]  # the one refused; the rest wait
-    assert len(submit_posts(mocked)) == 1
+    assert len(submit_posts(wavespeed_answers)) == 1
     refusal = ApiKeyRefusal.for_current_key()
     assert refusal.kind == ApiKeyRefusal.Kind.FORBIDDEN
     client.force_login(member)
@@ -160,22 +160,22 @@ def test_a_403_pauses_submits_and_the_banner_says_it_is_the_account(client, mock
     assert "WaveSpeed refused the account (403)" in page and "ask WaveSpeed support" in page
 
 
-def test_an_empty_balance_pauses_submits_instead_of_failing_every_job(client, mocked, source, member):
-    answering_submits_with(mocked, 400, {"code": 400, "message": "Insufficient balance"})
+def test_an_empty_balance_pauses_submits_instead_of_failing_every_job(client, wavespeed_answers, source, member):
+    answering_submits_with(wavespeed_answers, 400, {"code": 400, "message": "Insufficient balance"})
     jobs = queue(source, member, count=3)
 
     run_dispatcher_here(5)
 
     assert set(Variation.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True)) == {Status.QUEUED}
     assert Variation.objects.get(pk=jobs[0].pk).submit_attempts == 0  # not an attempt: nothing was made
-    assert len(submit_posts(mocked)) == 1
+    assert len(submit_posts(wavespeed_answers)) == 1
     assert ApiKeyRefusal.for_current_key().kind == ApiKeyRefusal.Kind.INSUFFICIENT_BALANCE
     client.force_login(member)
     assert "The WaveSpeed balance is too low" in client.get("/").content.decode()
 
 
 @pytest.mark.parametrize("balance,resumed", [(0, False), (5, True)])
-def test_submits_resume_once_the_balance_is_topped_up(mocked, source, member, balance, resumed):
+def test_submits_resume_once_the_balance_is_topped_up(wavespeed_answers, source, member, balance, resumed):
     from variations.models import key_fingerprint
     from django.conf import settings
 
@@ -183,7 +183,7 @@ def test_submits_resume_once_the_balance_is_topped_up(mocked, source, member, ba
         fingerprint=key_fingerprint(settings.WAVESPEED_API_KEY), kind=ApiKeyRefusal.Kind.INSUFFICIENT_BALANCE,
         checked_at=timezone.now() - timedelta(minutes=5),
     )
-    mocked.get(f"{BASE}/api/v3/balance", json={"code": 200, "data": {"balance": balance}})
+    wavespeed_answers.get(f"{BASE}/api/v3/balance", json={"code": 200, "data": {"balance": balance}})
 
     worker = dispatcher.Dispatcher("test")
     worker.check_key()
@@ -215,29 +215,29 @@ def cancelled_at_wavespeed(source, member, count=1):
 
 
 @pytest.mark.parametrize("status", [400, 403, 404])
-def test_a_refused_delete_is_logged_and_let_go(mocked, source, member, caplog, status):
-    mocked.post(f"{BASE}/api/v3/predictions/delete", status=status, json={"code": status, "message": "no"})
-    mocked.delete(f"{BASE}/api/v3/predictions/p0", status=status, json={"code": status, "message": "no"})
+def test_a_refused_delete_is_logged_and_let_go(wavespeed_answers, source, member, caplog, status):
+    wavespeed_answers.post(f"{BASE}/api/v3/predictions/delete", status=status, json={"code": status, "message": "no"})
+    wavespeed_answers.delete(f"{BASE}/api/v3/predictions/p0", status=status, json={"code": status, "message": "no"})
     job = cancelled_at_wavespeed(source, member)[0]
 
     run_with_client(5, retries=0)
 
     assert not Variation.objects.get(pk=job.pk).delete_pending
     assert "letting it go" in caplog.text
-    assert len([c for c in mocked.calls if "predictions" in c.request.url]) <= 2  # one try (and the per-id form)
+    assert len([c for c in wavespeed_answers.calls if "predictions" in c.request.url]) <= 2  # one try (and the per-id form)
 
 
-def test_a_failing_delete_is_tried_a_bounded_number_of_times(mocked, source, member, monkeypatch):
+def test_a_failing_delete_is_tried_a_bounded_number_of_times(wavespeed_answers, source, member, monkeypatch):
     from variations.dispatcher import outcomes
 
     monkeypatch.setitem(outcomes.OUTCOMES, (outcomes.Stage.DELETE, outcomes.Answer.NOT_DELETED), outcomes.Outcome(None, retry_after=0.05))
-    mocked.post(f"{BASE}/api/v3/predictions/delete", status=500, json={"code": 500, "message": "down"})
+    wavespeed_answers.post(f"{BASE}/api/v3/predictions/delete", status=500, json={"code": 500, "message": "down"})
     job = cancelled_at_wavespeed(source, member)[0]
 
     run_with_client(5, retries=0)
 
     assert not Variation.objects.get(pk=job.pk).delete_pending
-    assert len(mocked.calls) == outcomes.MAX_DELETE_ATTEMPTS
+    assert len(wavespeed_answers.calls) == outcomes.MAX_DELETE_ATTEMPTS
 
 
 def test_stuck_deletes_do_not_stop_submits(settings, fake_wavespeed, source, member):
@@ -256,35 +256,35 @@ def test_stuck_deletes_do_not_stop_submits(settings, fake_wavespeed, source, mem
 # --- problems 5 and 8: money fails closed -------------------------------------------------------------------
 
 
-def no_price_anywhere(mocked):
+def no_price_anywhere(wavespeed_answers):
     for path in ("price", "pricing"):
-        mocked.post(f"{BASE}/api/v3/model/{path}", status=404, json={"code": 404, "message": "no such route"})
+        wavespeed_answers.post(f"{BASE}/api/v3/model/{path}", status=404, json={"code": 404, "message": "no such route"})
 
 
-def test_with_a_budget_a_job_whose_price_nobody_can_tell_waits_and_says_why(settings, mocked, api, source, member):
+def test_with_a_budget_a_job_whose_price_nobody_can_tell_waits_and_says_why(settings, wavespeed_answers, api, source, member):
     """The issue's case: with a $0.30 budget a never-priced job counted as $0 and went out."""
     from variations import costs
 
     settings.FLUXSITE_MONTHLY_BUDGET_USD = costs.Decimal("0.30")
-    no_price_anywhere(mocked)
+    no_price_anywhere(wavespeed_answers)
     job = queue(source, member)[0]
 
     run_dispatcher_here(3)
 
     job.refresh_from_db()
     assert job.status == Status.QUEUED and job.submit_attempts == 0
-    assert not submit_posts(mocked)
+    assert not submit_posts(wavespeed_answers)
     assert "price is unknown" in api.get(f"/api/v1/variations/{job.pk}").json()["queue"]["reason"]
 
 
-def test_without_a_quote_the_configured_price_per_image_is_charged_as_an_estimate(settings, mocked, signed_in, source, member):
+def test_without_a_quote_the_configured_price_per_image_is_charged_as_an_estimate(settings, wavespeed_answers, signed_in, source, member):
     from decimal import Decimal
 
     settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("1")
     settings.FLUXSITE_PRICE_PER_IMAGE_USD = Decimal("0.025")
-    no_price_anywhere(mocked)
-    mocked.post(f"{BASE}/api/v3/media/upload/binary", json={"code": 200, "data": {"download_url": "https://f.test/s.jpg"}})
-    mocked.post(f"{BASE}/api/v3/wavespeed-ai/flux-redux-dev", json={"code": 200, "data": {"id": "t1", "status": "created"}})
+    no_price_anywhere(wavespeed_answers)
+    wavespeed_answers.post(f"{BASE}/api/v3/media/upload/binary", json={"code": 200, "data": {"download_url": "https://f.test/s.jpg"}})
+    wavespeed_answers.post(f"{BASE}/api/v3/wavespeed-ai/flux-redux-dev", json={"code": 200, "data": {"id": "t1", "status": "created"}})
     queue(source, member, num_images=2)
 
     run_dispatcher_here(2)
