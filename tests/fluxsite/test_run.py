@@ -116,3 +116,18 @@ def test_sigterm_mid_job_leaves_no_process_behind(tmp_path):
             launcher.kill()
         launcher.wait()
         log.close()
+
+
+@pytest.mark.parametrize(
+    "given,per_minute", [({}, "0"), ({"WAVESPEED_MAX_PER_MINUTE": "10"}, "10")], ids=["none-by-default", "set"]
+)
+def test_in_simulator_mode_the_app_and_the_simulator_share_one_per_minute_limit(given, per_minute):
+    """A demo never waits on a limit that does not exist: the app's cap is the simulator's own."""
+    from fluxsite.run import simulator_settings
+
+    env = dict(given)
+    flags = simulator_settings(env, 8765)
+
+    assert env["WAVESPEED_MAX_PER_MINUTE"] == per_minute
+    assert flags[flags.index("--per-minute") + 1] == per_minute
+    assert env["WAVESPEED_MAX_CONCURRENCY"] == flags[flags.index("--concurrency") + 1] == "3"
