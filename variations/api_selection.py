@@ -8,7 +8,7 @@ from django.http import FileResponse
 from ninja import Router, Schema
 from ninja import Status as Reply
 from ninja.errors import HttpError
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
 from team.api import DetailOut, ErrorsOut, requires
 
@@ -18,17 +18,11 @@ router = Router(tags=["selection"])
 
 
 class SelectionIn(Schema):
-    """Sources and outputs by id; at least one, at most 500 in all."""
+    """Sources and outputs by id, at most 500 of each; an empty selection does nothing."""
 
     model_config = ConfigDict(extra="forbid")
-    sources: list[UUID] = Field(default_factory=list)
-    outputs: list[UUID] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _size(self):
-        if not 1 <= len(self.sources) + len(self.outputs) <= MAX_ITEMS:
-            raise ValueError(f"select 1 to {MAX_ITEMS} sources and outputs")
-        return self
+    sources: list[UUID] = Field(default_factory=list, max_length=MAX_ITEMS)
+    outputs: list[UUID] = Field(default_factory=list, max_length=MAX_ITEMS)
 
     def found(self):
         """The Selection, or a 404 naming the ids that match nothing (nothing is done then)."""
@@ -39,7 +33,7 @@ class SelectionIn(Schema):
 
 
 class StarIn(SelectionIn):
-    starred: bool = True
+    starred: bool = Field(True, strict=True)  # true or false, not 0 or "yes": what the schema says
 
 
 class CountOut(Schema):

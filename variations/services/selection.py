@@ -7,7 +7,7 @@ from ..models import Output, Source
 from . import archive
 from .sources import delete_files_on_commit, delete_source
 
-MAX_ITEMS = 500  # one request's selection: a few pages of a library, not the whole of it
+MAX_ITEMS = 500  # of each kind in one request: a few pages of a library, not the whole of it
 
 
 class Selection:
