@@ -1,5 +1,5 @@
 // The output page as a lightbox: ← / → (or a swipe) through the gallery's outputs, Esc back to where the
-// person came from, S star, C compare modes, V / Shift+V vary (subtle / strong), D download, ? the key list.
+// person came from (the gallery, the job history, a board), S star, C compare modes, V / Shift+V vary (subtle / strong), D download, ? the key list.
 // Every output has its own URL, so a view can be linked and Back works; the links work without scripts.
 "use strict";
 
@@ -8,12 +8,23 @@ document.addEventListener("DOMContentLoaded", () => {
   const dialog = find("#lightbox-keys");
   if (!dialog) return;
 
-  // Keep the chosen mode (compare.js writes it into the URL) when going to the next output.
+  // Stepping replaces the history entry, so Back (and Esc) return to the page the person came from,
+  // scrolled as they left it, however many outputs they went through; each output keeps its own URL.
+  // The chosen mode (compare.js writes it into the URL) goes along.
   function go(link) {
     if (!link) return;
     const target = new URL(link.href);
     target.search = window.location.search;
-    window.location.assign(target);
+    window.location.replace(target);
+  }
+
+  const from = document.referrer ? new URL(document.referrer) : null;
+  if (!from || from.origin !== window.location.origin) sessionStorage.setItem("lightbox-from", "outside");
+  else if (!from.pathname.startsWith("/outputs/")) sessionStorage.setItem("lightbox-from", "site");
+
+  function leave() {
+    if (sessionStorage.getItem("lightbox-from") === "site") history.back();
+    else window.location.assign(find("[data-lightbox-back]").href); // opened from a link: its gallery
   }
 
   function cycleMode() {
@@ -25,7 +36,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const actions = {
     ArrowLeft: () => go(find("[data-lightbox-prev]")),
     ArrowRight: () => go(find("[data-lightbox-next]")),
-    Escape: () => window.location.assign(find("[data-lightbox-back]").href),
+    Escape: leave,
     s: () => find("[data-lightbox-star]")?.click(),
     c: cycleMode,
     v: () => find('[data-lightbox-vary="subtle"]')?.click(),
