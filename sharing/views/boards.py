@@ -10,12 +10,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from team.access import browse_required, download_required, forbidden, require, safe_next
+from team.models import allows
 from variations.models import Output, Source
+from variations.params import PRESETS
 from variations.services import archive
 
 from ..forms import BoardForm
 from ..models import PUBLISHED_BOARD, Board, board_contents, board_items, boards_holding, boards_overview
-from ..picking import collect_arrivals, picks_by_output
+from ..picking import collect_arrivals, picked_outputs, picks_by_output
 
 curate_required = require("curate")
 
@@ -53,11 +55,18 @@ def board_page(request, board_id):
     picks = picks_by_output([item.output_id for item in items if item.output_id])
     for item in items:
         item.picks = picks.get(item.output_id, [])
+    picked_links = [
+        (link, len(picked_outputs(link)))  # links of this board whose visitors picked: "Vary the picks" here too
+        for link in board.share_links.select_related("created_by", "board").filter(pick_rules__isnull=False)
+        if link.deletable_by(request.user) and allows(request.user, "run")
+    ]
     return render(request, "sharing/board.html", {
         "nav": "boards",
         "board": board,
         "items": items,
         "arriving": arriving,
+        "picked_links": [(link, count) for link, count in picked_links if count],
+        "presets": PRESETS,
         "may_delete_board": board.deletable_by(request.user),
         "rename_form": BoardForm(initial={"name": board.name}),
         "return_to": request.get_full_path(),

@@ -160,3 +160,13 @@ def test_a_board_link_is_made_with_let_visitors_pick(member, outsider):
     client.post("/shares/new", {"board": board.pk, "expires": "30"})
     with_picks, without = ShareLink.objects.order_by("created_at")
     assert with_picks.pick_rules.accepting() and not PickRules.objects.filter(link=without).exists()
+
+
+def test_the_board_offers_vary_the_picks_to_the_links_maker(outsider, picking_board, member, colleague, viewer):
+    link, token, outputs = picking_board
+    assert "Vary the picks" not in pages_as(member).get(f"/boards/{link.board_id}/").content.decode()  # nothing picked yet
+    pick(outsider, token, outputs[1], picked=True)
+    page = pages_as(member).get(f"/boards/{link.board_id}/").content.decode()
+    assert "★ 1 picked" in page and f'action="/shares/{link.pk}/vary-picks"' in page
+    for other in (colleague, viewer):
+        assert "Vary the picks" not in pages_as(other).get(f"/boards/{link.board_id}/").content.decode()
