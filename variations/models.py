@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -180,9 +180,13 @@ class ErrorCode(models.TextChoices):
 
 class VariationQuerySet(models.QuerySet):
     def with_outputs(self):
-        """Jobs with their people and outputs (and how often each output was varied): a fixed number of queries."""
+        """Jobs with their people and outputs (how often each output was varied, and picked by visitors of
+        share links: `picks` is sharing's relation, named so this app need not import it): a fixed number of queries."""
         # Explicit order: Meta.ordering does not apply to a query with an aggregate (GROUP BY).
-        outputs = Output.objects.annotate(derived_count=Count("derived_sources")).order_by("index")
+        outputs = Output.objects.annotate(
+            derived_count=Count("derived_sources", distinct=True),
+            pick_count=Count("picks", filter=Q(picks__picked=True), distinct=True),
+        ).order_by("index")
         return self.with_retries().select_related("owner", "source").prefetch_related(Prefetch("outputs", queryset=outputs))
 
     def with_retries(self):

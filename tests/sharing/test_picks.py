@@ -170,3 +170,13 @@ def test_the_board_offers_vary_the_picks_to_the_links_maker(outsider, picking_bo
     assert "★ 1 picked" in page and f'action="/shares/{link.pk}/vary-picks"' in page
     for other in (colleague, viewer):
         assert "Vary the picks" not in pages_as(other).get(f"/boards/{link.board_id}/").content.decode()
+
+
+def test_gallery_tiles_show_how_often_visitors_picked_an_output(outsider, picking_board, member):
+    link, token, outputs = picking_board
+    pick(outsider, token, outputs[1], picked=True)
+    pick(outsider, token, outputs[1], key="m" * 32, name="Dan", picked=True)
+    pick(outsider, token, outputs[2], key="m" * 32, name="Dan", comment="just a comment")
+    gallery = pages_as(member).get(f"/sources/{outputs[0].variation.source_id}/").content.decode()
+    assert gallery.count("tile-badge-pick") == 1 and "★ 2" in gallery
+    assert "tile-badge-pick" not in outsider.get(f"/s/{token}/").content.decode()  # the team's mark, not the visitor's
