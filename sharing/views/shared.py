@@ -133,11 +133,12 @@ def shared_gallery(request, link, token):
     source = link.source
     jobs = Variation.objects.with_outputs().filter(source=source, status=Status.COMPLETED).order_by("-created_at")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "sharing/shared_gallery.html", page_context(link, token, source=source, page=page))
+    picking = getattr(link, "pick_rules", None)  # visitors pick on links that ask for it
+    return render(request, "sharing/shared_gallery.html", page_context(link, token, source=source, page=page, picking=picking))
 
 
 def shared_board(request, link, token):
     items = list(board_items(link.board))
-    picking = getattr(link, "pick_rules", None)  # visitors pick on board links that ask for it
+    picking = getattr(link, "pick_rules", None)
     context = page_context(link, token, board=link.board, items=items, picking=picking)
     return render(request, "sharing/shared_board.html", context)

@@ -54,7 +54,7 @@ def new_share(request):
     form = ShareForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         link, _ = create_link(target, form.options, request.user)
-        if isinstance(target, Board) and request.POST.get("let_visitors_pick") == "on":
+        if request.POST.get("let_visitors_pick") == "on":
             PickRules.objects.create(link=link)  # open, no limits: the link's page sets them
         messages.success(request, "Link made. Copy it and send it to whoever should see this.")
         return redirect("share-detail", link.pk)

@@ -57,7 +57,7 @@
       if (document.activeElement !== comment) comment.value = mine.comment;
       comment.disabled = locked;
       box.querySelector("[data-pick-comment-save]").disabled = locked;
-      box.closest(".board-item").classList.toggle("is-picked", mine.picked);
+      box.closest(".board-item, .pick-item").classList.toggle("is-picked", mine.picked);
       box.hidden = false;
       if (mine.picked) picked += 1;
     });

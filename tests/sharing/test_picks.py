@@ -180,3 +180,15 @@ def test_gallery_tiles_show_how_often_visitors_picked_an_output(outsider, pickin
     gallery = pages_as(member).get(f"/sources/{outputs[0].variation.source_id}/").content.decode()
     assert gallery.count("tile-badge-pick") == 1 and "★ 2" in gallery
     assert "tile-badge-pick" not in outsider.get(f"/s/{token}/").content.decode()  # the team's mark, not the visitor's
+
+
+def test_a_gallery_link_asks_for_picks_too(member, outsider, completed_job):
+    link, token = create_link(completed_job.source, ShareOptions(), member)
+    assert "Confirm my selection" not in outsider.get(f"/s/{token}/").content.decode()
+    PickRules.objects.create(link=link)
+    page = outsider.get(f"/s/{token}/").content.decode()
+    output = completed_job.outputs.first()
+    assert "Confirm my selection" in page and f'data-pick-output="{output.pk}"' in page
+    assert pick(outsider, token, output, picked=True).json()["picks"][str(output.pk)]["picked"] is True
+    other = make_job(make_source(member), member, outputs=1).outputs.get()
+    assert pick(outsider, token, other, picked=True).status_code == 400  # another gallery's output
