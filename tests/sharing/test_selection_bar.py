@@ -47,3 +47,10 @@ def test_members_reorder_a_board_by_drag_or_keys_viewers_do_not(member, viewer, 
     assert page.count('data-move="-1"') == 2
     page = pages_as(viewer).get(f"/boards/{board.pk}/").content.decode()
     assert "data-reorder-url" not in page and "js/board.js" not in page
+
+
+def test_job_history_outputs_can_be_selected(member, completed_job):
+    history = pages_as(member).get("/jobs/").content.decode()
+    for output in completed_job.outputs.all():
+        assert f'data-select-kind="output" data-select-id="{output.pk}"' in history
+    assert 'id="selection-bar"' in history
