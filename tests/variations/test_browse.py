@@ -321,3 +321,17 @@ def test_a_gallery_tile_is_one_tab_stop_with_one_menu(signed_in, member, source)
 def test_the_api_refuses_filters_outside_its_schema(api, query):
     response = api.get(f"/api/v1/sources?{query}")
     assert response.status_code == 400, response.content
+
+
+def test_board_and_gallery_tiles_carry_their_shape_for_justified_rows(signed_in, member):
+    panorama, portrait = make_source(member, size=(1600, 200)), make_source(member, size=(600, 900))
+    job = make_job(portrait, member)
+    job.outputs.update(width=832, height=1216)  # as a portrait job's output is stored
+    board = Board.objects.create(name="Shapes", created_by=member)
+    board.add(panorama, member)
+    board.add(job.outputs.get(), member)
+    html = signed_in.get(f"/boards/{board.pk}/").content.decode()
+    assert 'class="tile shape-30"' in html  # 8:1 shown at the widest shape, 3:1
+    assert 'class="tile shape-7"' in html  # the portrait output, about 2:3
+    library = signed_in.get("/").content.decode()
+    assert 'class="source-tile card shape-30"' in library and 'class="source-tile card shape-7"' in library
