@@ -20,6 +20,7 @@ from variations.api_selection import SelectionIn
 from variations.services import archive
 
 from .models import PUBLISHED_BOARD, Board, board_contents, board_items, boards_overview
+from .picking import collect_arrivals
 
 router = Router(tags=["boards"])
 
@@ -119,7 +120,8 @@ def create_board(request, payload: BoardIn):
 
 @router.get("/{board_id}", response={200: BoardDetailOut, 403: DetailOut, 404: DetailOut}, auth=requires("browse"))
 def get_board(request, board_id: int):
-    """A board with its items in their order."""
+    """A board with its items in their order (a "Vary the picks" board takes in its jobs' new outputs first)."""
+    collect_arrivals(get_object_or_404(Board, pk=board_id))
     return one_board(board_id)
 
 

@@ -20,6 +20,7 @@ from variations.models import Status, Variation
 
 from ..forms import SharePasswordForm
 from ..models import board_items, find_link
+from ..picking import collect_arrivals
 
 log = logging.getLogger(__name__)
 JOBS_PER_PAGE = 10
@@ -138,6 +139,7 @@ def shared_gallery(request, link, token):
 
 
 def shared_board(request, link, token):
+    collect_arrivals(link.board)  # a next-round board shared at once fills as its jobs finish
     items = list(board_items(link.board))
     picking = getattr(link, "pick_rules", None)
     context = page_context(link, token, board=link.board, items=items, picking=picking)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from sharing.models import Board, BoardItem, PickRules, PickVisitor, ShareLink, ShareOptions, create_link
 from sharing.views import picks as pick_views
-from tests.factories import add_output, make_job, make_source, pages_as
+from tests.factories import add_output, api_as, make_job, make_source, pages_as
 from variations.models import Status, Variation
 
 KEY = "k" * 32
@@ -192,3 +192,27 @@ def test_a_gallery_link_asks_for_picks_too(member, outsider, completed_job):
     assert pick(outsider, token, output, picked=True).json()["picks"][str(output.pk)]["picked"] is True
     other = make_job(make_source(member), member, outputs=1).outputs.get()
     assert pick(outsider, token, other, picked=True).status_code == 400  # another gallery's output
+
+
+def test_a_next_round_board_fills_through_its_share_link(outsider, picking_board, member):
+    link, token, outputs = picking_board
+    pick(outsider, token, outputs[0], picked=True)
+    pages_as(member).post(f"/shares/{link.pk}/vary-picks", {"preset": "strong", "share": "on"})
+    board = Board.objects.exclude(pk=link.board_id).get()
+    job = Variation.objects.get(source__derived_from=outputs[0])
+    Variation.objects.filter(pk=job.pk).update(status=Status.COMPLETED)
+    new_output = add_output(job, 0)
+    _, new_token = create_link(board, ShareOptions(), member)
+    assert str(new_output.pk) in outsider.get(f"/s/{new_token}/").content.decode()  # a visitor's visit takes it in
+
+
+def test_a_next_round_board_fills_through_the_api(outsider, picking_board, member):
+    link, token, outputs = picking_board
+    pick(outsider, token, outputs[0], picked=True)
+    pages_as(member).post(f"/shares/{link.pk}/vary-picks", {"preset": "strong"})
+    board = Board.objects.exclude(pk=link.board_id).get()
+    job = Variation.objects.get(source__derived_from=outputs[0])
+    Variation.objects.filter(pk=job.pk).update(status=Status.COMPLETED)
+    new_output = add_output(job, 0)
+    listed = api_as(member).get(f"/api/v1/boards/{board.pk}").json()
+    assert [item["target"] for item in listed["items"]] == [str(new_output.pk)]
