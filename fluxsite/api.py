@@ -8,6 +8,7 @@ from ninja.errors import ValidationError
 
 from sharing.api import router as shares_router
 from sharing.api_boards import router as boards_router
+from sharing.api_picks import router as picks_router
 from team.api import requires
 from variations.api import router as variations_router
 from variations.api_selection import router as selection_router
@@ -85,5 +86,6 @@ def body_unreadable(request, exc):
 
 api.add_router("", variations_router)
 api.add_router("/shares", shares_router)
+api.add_router("/shares", picks_router)
 api.add_router("/boards", boards_router)
 api.add_router("/selection", selection_router)

@@ -1,7 +1,7 @@
 """Visitor picks on share links: a visitor with the link (no account) marks outputs as picked, leaves a
 short comment per image, signs with a name, and confirms the selection, which then stays locked until
-the link's maker reopens it. From the picks, one click starts the next round (vary_picks) and a new
-board gathers its outputs as the jobs finish.
+the link's maker reopens it. From the picks, one click starts the next round (start_round; the whole
+step is sharing/rounds.py) and a new board gathers its outputs as the jobs finish (collect_arrivals).
 
 A visitor is known by a random key their browser keeps (localStorage) and sends with each pick; the row
 keeps only its SHA-256. Everything a visitor writes is plain text, shown escaped, never as HTML.

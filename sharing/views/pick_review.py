@@ -3,7 +3,6 @@ comment, reopen a confirmed selection, export the picks as CSV, and "Vary the pi
 (shared on the same terms if asked). Changes are for the link's maker or an admin."""
 
 import csv
-import logging
 from datetime import datetime, time
 
 from django.contrib import messages
@@ -15,11 +14,10 @@ from pydantic import ValidationError
 
 from team.access import forbidden, require
 
-from ..models import Board, create_link, links_visible_to
-from ..options import ShareOptions
-from ..picking import Pick, PickRefused, PickRules, PickRulesIn, PickVisitor, start_round, visitors_with_picks
+from ..models import links_visible_to
+from ..picking import Pick, PickRefused, PickRules, PickRulesIn, PickVisitor, visitors_with_picks
+from ..rounds import next_round
 
-log = logging.getLogger(__name__)
 share_required = require("share")
 
 
@@ -123,32 +121,14 @@ def vary_the_picks(request, share_id):
     link, refused = changeable_link(request, share_id)
     if refused:
         return refused
-    if request.POST.get("share") == "on" and not link.is_active:
-        messages.error(request, f"This link is {link.state}: its terms cannot be copied.")
-        return redirect("share-detail", link.pk)
-    board = Board.objects.create(name=f"Next round: {link.target_label}"[:120], created_by=request.user)
+    share = request.POST.get("share") == "on"
     try:
-        started = start_round(board, link, request.POST.get("preset", ""), request.user)
+        board, started, _ = next_round(link, request.POST.get("preset", ""), request.user, share)
     except (PickRefused, FileNotFoundError, ValueError) as refusal:
-        board.delete()
         messages.error(request, f"Nothing started: {refusal}")
         return redirect("share-detail", link.pk)
-    log.info("%s varied the %s picks of share link %s onto board %s", request.user.get_username(), len(started), link.pk, board.pk)
     text = f"{len(started)} job{'s' if len(started) != 1 else ''} started; their outputs gather here as they finish."
-    if request.POST.get("share") == "on":
-        new_link = share_like(link, board, request.user)
+    if share:
         text += " Shared on the same terms: the link is on the Shared links page."
-        log.info("board %s shared as link %s like link %s", board.pk, new_link.pk, link.pk)
     messages.success(request, text)
     return redirect("board", board.pk)
-
-
-def share_like(link, target, user):
-    """A new link to `target` with `link`'s terms: what it allows, its password, its expiry date and its picking."""
-    new_link, _ = create_link(target, ShareOptions(allow_download=link.allow_download, show_parameters=link.show_parameters), user)
-    new_link.expires_at, new_link.password = link.expires_at, link.password
-    new_link.save(update_fields=["expires_at", "password"])
-    rules = getattr(link, "pick_rules", None)
-    if rules is not None:
-        PickRules.objects.create(link=new_link, open=True, min_picks=rules.min_picks, max_picks=rules.max_picks, deadline=rules.deadline)
-    return new_link
