@@ -79,13 +79,13 @@ class BoardIn(Schema):
 class BoardChanges(Schema):
     """A new name, and/or the item to show as the cover (null: the first item again)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # an item id is a number, not true or "3"
     name: BoardName | None = None
     cover: int | None = Field(None, description="an item id of this board; null: the first item")
 
 
 class OrderIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # item ids are numbers, not false or "3"
     items: list[int] = Field(max_length=10_000, description="item ids in their new order; items left out follow")
 
 
@@ -135,8 +135,8 @@ def change_board(request, board_id: int, payload: BoardChanges):
         item = None
         if payload.cover is not None:
             item = board.items.filter(pk=payload.cover).first()
-            if item is None:
-                return Reply(400, {"errors": {"cover": ["Not an item of this board."]}})
+            if item is None:  # a well-formed id naming nothing here: not found, as for any id (the schema allows it)
+                return Reply(404, {"detail": "The cover is not an item of this board."})
         board.choose_cover(item)
     return one_board(board.pk)
 

@@ -126,3 +126,12 @@ def test_the_schema_names_each_answer_once(client):
         return dict(pairs)
 
     json.loads(client.get("/api/v1/openapi.json").content, object_pairs_hook=no_duplicates)
+
+
+@pytest.mark.parametrize("body", [{"items": [False]}, {"items": ["3"]}])
+def test_board_item_ids_are_numbers_not_booleans_or_text(api, member, body):
+    board = api.post("/api/v1/boards", json.dumps({"name": "Picks"}), content_type="application/json").json()
+
+    answer = api.put(f"/api/v1/boards/{board['id']}/items/order", json.dumps(body), content_type="application/json")
+
+    assert answer.status_code == 400 and "items.0" in answer.json()["errors"]

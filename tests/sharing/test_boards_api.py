@@ -59,7 +59,7 @@ def test_items_are_removed_reordered_and_the_cover_chosen(member, outputs):
     assert reordered.json()["cover"]["id"] == items[3]  # the first item, until one is chosen
     chosen = client.patch(f"{BOARDS}/{board.pk}", json.dumps({"cover": items[4], "name": "Round 2"}), content_type="application/json")
     assert chosen.json()["cover"]["id"] == items[4] and chosen.json()["name"] == "Round 2"
-    assert client.patch(f"{BOARDS}/{board.pk}", json.dumps({"cover": 999999}), content_type="application/json").status_code == 400
+    assert client.patch(f"{BOARDS}/{board.pk}", json.dumps({"cover": 999999}), content_type="application/json").status_code == 404
     removed = post(client, f"{BOARDS}/{board.pk}/items/remove", {"outputs": [str(outputs[4].pk), str(outputs[0].pk)]})
     assert removed.json() == {"removed": 2}
     after = client.get(f"{BOARDS}/{board.pk}").json()
