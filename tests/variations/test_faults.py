@@ -203,7 +203,7 @@ def test_submits_answered_5xx_or_too_late_settle_from_history_never_doubled(live
     created twice, no other client's task followed, and where the history can answer, no submit_ambiguous."""
     simulator = simulator_factory(
         latency=0.6, latency_jitter=0.5, concurrency=CAP + 2, per_minute=0, seed=SEED,
-        submit_error_rate=0.15, submit_timeout_rate=0.1, slow_seconds=2.0, foreign_rate=0.2 if other_clients else 0.0,
+        submit_error_rate=0.25, submit_timeout_rate=0.15, slow_seconds=2.0, foreign_rate=0.2 if other_clients else 0.0,
     )
     stack = live_stack_factory(
         simulator=simulator, WAVESPEED_MAX_CONCURRENCY=CAP, WAVESPEED_MAX_PER_MINUTE=0,
