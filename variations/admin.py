@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Output, Source, Variation
+from .models import LedgerEntry, Output, Source, Variation
 
 
 @admin.register(Source)
@@ -30,3 +30,22 @@ class OutputAdmin(admin.ModelAdmin):
     list_display = ("variation", "index", "width", "height", "format", "nsfw", "starred")
     list_filter = ("nsfw", "starred", "format")
     raw_id_fields = ("variation",)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    """The spending ledger, read only: what was charged stays charged (variations.ledger)."""
+
+    list_display = ("created_at", "kind", "amount_usd", "quoted", "owner_name", "prediction_id", "job")
+    list_filter = ("kind", "quoted")
+    search_fields = ("prediction_id", "owner_name")
+    raw_id_fields = ("job", "owner")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

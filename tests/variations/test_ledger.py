@@ -103,3 +103,16 @@ def test_admins_are_warned_of_a_low_balance(settings, client, simulator, admin):
     costs.cache.delete("wavespeed-balance")
     simulator.config.balance = 50.0
     assert "The balance is low." not in client.get("/costs/").content.decode()
+
+
+def test_staff_read_the_ledger_in_the_admin_but_cannot_change_it(client, source, member, django_user_model):
+    accepted(make_job(source, member, Status.COMPLETED), "0.025")
+    costs.spent_this_month()
+    entry = LedgerEntry.objects.get()
+    boss = django_user_model.objects.create_superuser("boss", "", "pw-boss-12345")
+    client.force_login(boss)
+
+    listing = client.get("/admin/variations/ledgerentry/")
+    assert listing.status_code == 200 and "0.025" in listing.content.decode()
+    assert client.post(f"/admin/variations/ledgerentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert LedgerEntry.objects.filter(pk=entry.pk).exists()
