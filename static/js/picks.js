@@ -1,4 +1,5 @@
-/* Visitor picks on a share link (sharing/views/picks.py): pick or unpick an image, comment on it, confirm.
+/* Visitor picks on a share link (sharing/views/picks.py): pick or unpick an image (its button, or P in the
+   share lightbox), comment on it, confirm.
    The visitor's name and a random key stay in this browser (localStorage); the key tells the server which
    visitor is back. Everything shown comes back as text (textContent), never as HTML. */
 (function () {
@@ -108,6 +109,17 @@
       }
     });
   }
+
+  // P picks or unpicks the image the share lightbox shows (its address is #view-output-<id>).
+  document.addEventListener("keydown", (event) => {
+    if (event.key.toLowerCase() !== "p" || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest("input, textarea, select")) return;
+    const shown = window.location.hash.match(/^#view-output-([0-9a-f-]{36})$/);
+    const box = shown && controls.find((candidate) => candidate.dataset.pickOutput === shown[1]);
+    if (!box || locked) return;
+    event.preventDefault();
+    box.querySelector("[data-pick-toggle]").click();
+  });
 
   nameInput.value = localStorage.getItem("fluxsite-pick-name") || "";
   send(bar.dataset.picksUrl).then(show).catch((error) => say(error.message));
