@@ -13,7 +13,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -219,6 +219,17 @@ def unseen_count(user):
         Q(visitor__link__pick_rules__seen_at__isnull=True) | Q(updated_at__gt=models.F("visitor__link__pick_rules__seen_at"))
     )
     return news.count()
+
+
+def with_pick_counts(links):
+    """Links with `pick_count` (outputs picked, by anyone) and `pick_news` (picks and comments since the
+    maker last looked), for the Shared links page."""
+    since = Q(pick_visitors__picks__updated_at__gt=models.F("pick_rules__seen_at")) | Q(pick_rules__seen_at__isnull=True)
+    said = Q(pick_visitors__picks__picked=True) | ~Q(pick_visitors__picks__comment="")
+    return links.annotate(
+        pick_count=Count("pick_visitors__picks", filter=Q(pick_visitors__picks__picked=True)),
+        pick_news=Count("pick_visitors__picks", filter=said & since),
+    )
 
 
 def picked_outputs(link):

@@ -20,7 +20,7 @@ from variations.params import PRESETS
 
 from ..forms import ShareForm
 from ..models import Board, create_link, hand_over_links, links_visible_to
-from ..picking import PickRules, visitors_with_picks
+from ..picking import PickRules, visitors_with_picks, with_pick_counts
 
 log = logging.getLogger(__name__)
 share_required = require("share")
@@ -67,7 +67,7 @@ def new_share(request):
 @share_required
 def share_list(request):
     """The links a person may see: a member's own, every link of the team for an admin."""
-    rows = list(links_visible_to(request.user))
+    rows = list(with_pick_counts(links_visible_to(request.user)))
     for link in rows:
         link.may_change = link.deletable_by(request.user)
         link.absolute_url = link.url(request)

@@ -216,3 +216,15 @@ def test_a_next_round_board_fills_through_the_api(outsider, picking_board, membe
     new_output = add_output(job, 0)
     listed = api_as(member).get(f"/api/v1/boards/{board.pk}").json()
     assert [item["target"] for item in listed["items"]] == [str(new_output.pk)]
+
+
+def test_the_shared_links_page_says_which_link_has_new_picks(outsider, picking_board, member, django_assert_max_num_queries):
+    link, token, outputs = picking_board
+    pick(outsider, token, outputs[0], picked=True)
+    pick(outsider, token, outputs[1], comment="and this?")
+    client = pages_as(member)
+    with django_assert_max_num_queries(12):
+        page = client.get("/shares/").content.decode()
+    assert "★ 1 picked · 2 new" in page
+    client.get(f"/shares/{link.pk}/")
+    assert "★ 1 picked</span>" in client.get("/shares/").content.decode()
