@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 
 from team.api import DetailOut, ErrorsOut, requires
 from variations.api_selection import SelectionIn
+from variations.params import whole
 from variations.services import archive
 
 from .models import PUBLISHED_BOARD, Board, board_contents, board_items, boards_overview
@@ -25,6 +26,7 @@ from .picking import collect_arrivals
 router = Router(tags=["boards"])
 
 BoardName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+ItemId = whole(ge=1, le=2**63 - 1)  # a number (2.0 too, as JSON Schema says), not true or "3"
 
 
 class ItemOut(Schema):
@@ -79,14 +81,14 @@ class BoardIn(Schema):
 class BoardChanges(Schema):
     """A new name, and/or the item to show as the cover (null: the first item again)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)  # an item id is a number, not true or "3"
+    model_config = ConfigDict(extra="forbid")
     name: BoardName | None = None
-    cover: int | None = Field(None, description="an item id of this board; null: the first item")
+    cover: ItemId | None = Field(None, description="an item id of this board; null: the first item")
 
 
 class OrderIn(Schema):
-    model_config = ConfigDict(extra="forbid", strict=True)  # item ids are numbers, not false or "3"
-    items: list[int] = Field(max_length=10_000, description="item ids in their new order; items left out follow")
+    model_config = ConfigDict(extra="forbid")
+    items: list[ItemId] = Field(max_length=10_000, description="item ids in their new order; items left out follow")
 
 
 class AddedOut(Schema):

@@ -121,3 +121,18 @@ def test_a_visitor_without_an_account_gets_401_everywhere(outsider, member):
     assert outsider.get(f"{BOARDS}/{board.pk}/zip").status_code == 401
     assert outsider.delete(f"{BOARDS}/{board.pk}").status_code == 401
     assert Board.objects.filter(pk=board.pk).exists()
+
+
+def test_item_ids_are_numbers_as_the_schema_says(member, outputs):
+    board = Board.objects.create(name="Picks", created_by=member)
+    board.add_many(outputs[:2], member)
+    first, second = board.items.all()
+    client = api_as(member)
+
+    def patch(body):
+        return client.patch(f"{BOARDS}/{board.pk}", json.dumps(body), content_type="application/json")
+
+    assert patch({"cover": float(second.pk)}).json()["cover"]["id"] == second.pk  # 2.0 is the integer 2
+    assert patch({"cover": True}).status_code == 400 and patch({"cover": str(first.pk)}).status_code == 400
+    order = client.put(f"{BOARDS}/{board.pk}/items/order", json.dumps({"items": [str(second.pk)]}), content_type="application/json")
+    assert order.status_code == 400
