@@ -26,7 +26,7 @@ from .picking import collect_arrivals
 router = Router(tags=["boards"])
 
 BoardName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-ItemId = whole(ge=1, le=2**63 - 1)  # a number (2.0 too, as JSON Schema says), not true or "3"
+ItemId = whole(ge=1, le=2**63 - 1)  # in a strict model: a number (2.0 too, as JSON Schema says), not true or "3"
 
 
 class ItemOut(Schema):
@@ -81,13 +81,13 @@ class BoardIn(Schema):
 class BoardChanges(Schema):
     """A new name, and/or the item to show as the cover (null: the first item again)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # with ItemId: 2.0 is 2, true and "3" are refused
     name: BoardName | None = None
     cover: ItemId | None = Field(None, description="an item id of this board; null: the first item")
 
 
 class OrderIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     items: list[ItemId] = Field(max_length=10_000, description="item ids in their new order; items left out follow")
 
 
