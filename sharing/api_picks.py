@@ -65,8 +65,8 @@ class RulesIn(PickRulesIn):
     """As the link's page sets them; JSON types exactly (true, not 1; 3, not "3"), as the schema says."""
 
     open: bool = Field(True, strict=True)
-    min_picks: whole(ge=1, le=1000) | None = None
-    max_picks: whole(ge=1, le=1000) | None = None
+    min_picks: whole(ge=1, le=1000, strict=True) | None = None
+    max_picks: whole(ge=1, le=1000, strict=True) | None = None
 
     @model_validator(mode="after")
     def _range(self):  # replaces the page's check: the operation answers 409, since the schema cannot say it

@@ -56,3 +56,11 @@ def test_nothing_picked_is_409_and_starts_nothing(member):
     link, _ = create_link(board, ShareOptions(), member)
     answer = api_as(member).post(f"/api/v1/shares/{link.pk}/vary-picks", json.dumps({"preset": "strong"}), content_type="application/json")
     assert answer.status_code == 409 and Board.objects.count() == 1 and not Variation.objects.exists()
+
+
+def test_picking_numbers_are_numbers(member, picked_link):
+    link, _ = picked_link
+    client = api_as(member)
+    assert put(client, f"/api/v1/shares/{link.pk}/picking", {"max_picks": 3.0}).json()["max_picks"] == 3
+    for wrong in ("3", True, 2.5):
+        assert put(client, f"/api/v1/shares/{link.pk}/picking", {"max_picks": wrong}).status_code == 400
