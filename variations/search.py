@@ -50,6 +50,12 @@ class LibraryFilters(BaseModel):
     status: PublicStatus | None = Field(None, description="Status of the source's latest job")
     sort: Literal[tuple(SORTS)] = Field("newest", description="newest | oldest | most (outputs) | recent (latest job)")
 
+    @field_validator("q", "person", mode="before")
+    @classmethod
+    def _without_nul(cls, value):
+        """NUL is in no title or name, and neither SQLite's FTS nor PostgreSQL accepts it in a string."""
+        return value.replace("\x00", "") if isinstance(value, str) else value
+
     @field_validator("date_from", "date_to", mode="before")
     @classmethod
     def _iso_day(cls, value):

@@ -57,7 +57,14 @@ def test_a_member_shares_a_gallery_an_outsider_opens_it_and_revocation_stops_it(
         expect(outsider.locator(".topbar")).to_have_count(0)
         images = outsider.locator(".jobs-panel .tile img")
         expect(images.first).to_be_visible()
-        outsider.wait_for_function("[...document.images].every(img => img.complete && img.naturalWidth > 0)")
+        # Polled from here: wait_for_function evaluates its text in the page, which the CSP (no unsafe-eval) forbids.
+        # The lightbox's own <img> has no src until it opens.
+        unloaded = "() => [...document.images].filter(i => i.getAttribute('src') && !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+        for _ in range(100):
+            if not outsider.evaluate(unloaded):
+                break
+            outsider.wait_for_timeout(100)
+        assert outsider.evaluate(unloaded) == []
         sources = outsider.locator(".gallery-layout img").evaluate_all("els => els.map(e => e.getAttribute('src'))")
         assert len(sources) >= 2 and all(src.startswith("/s/") for src in sources), sources
         for control in ("Again", "Same seed", "Edit & run", "Vary this", "Run variation", "Delete"):

@@ -126,6 +126,12 @@ def test_search_by_any_part_of_the_title_case_aside(signed_in, member):
     assert found(signed_in, "q=nothing-like-it") == []
 
 
+def test_a_nul_in_the_search_is_dropped_not_a_server_error(signed_in, api, member):
+    titled("Beach at dawn", member)
+    assert found(signed_in, "q=be%00ach") == ["Beach at dawn"]
+    assert api.get("/api/v1/sources", {"q": "da\x00wn", "person": "ali\x00ce"}).status_code == 200
+
+
 def test_search_follows_renames_and_deletes(signed_in, member):
     source = titled("Old name", member)
     rename_source(source, "New name")
