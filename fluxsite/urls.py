@@ -15,3 +15,7 @@ urlpatterns = [
     path("", include("variations.urls")),
     path("", include("sharing.urls")),
 ]
+
+handler400 = "fluxsite.errors.bad_request"
+handler404 = "fluxsite.errors.page_not_found"
+handler500 = "fluxsite.errors.server_error"

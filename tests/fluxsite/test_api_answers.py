@@ -72,6 +72,16 @@ def test_too_many_form_fields_are_a_json_400(api, settings):
     assert answer.status_code == 400 and answer["Content-Type"].startswith("application/json")
 
 
+def test_djangos_own_refusals_under_the_api_are_json_and_the_pages_keep_html(api, signed_in, settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    malformed_host = api.get("/api/v1/sources", HTTP_HOST="not a host!")  # refused before any view runs
+    assert malformed_host.status_code == 400 and malformed_host.json() == {"detail": "Bad request."}
+    unknown = api.get("/api/v1/no-such-thing")
+    assert unknown.status_code == 404 and unknown["Content-Type"] == "application/json"
+    page = signed_in.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
 def test_the_schema_documents_413_for_operations_with_a_body(client):
     paths = client.get("/api/v1/openapi.json").json()["paths"]
 

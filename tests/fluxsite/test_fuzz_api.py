@@ -37,6 +37,15 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 BYTES_MUST_BE_AN_IMAGE = ("POST", "/api/v1/sources")
 
 
+def refused_beyond_the_schema(case):
+    """What the schema allows but the API rightly refuses with a 400 no schema can express: bytes that are
+    no image, and a date range that ends before it starts."""
+    if (case.method.upper(), case.operation.path) == BYTES_MUST_BE_AN_IMAGE:
+        return True
+    query = case.query or {}
+    return bool(query.get("date_from") and query.get("date_to") and str(query["date_to"]) < str(query["date_from"]))
+
+
 @pytest.fixture(autouse=True)
 def connections_kept_open():
     """Requests go straight to the WSGI app, not through Django's test client, so the end of each
@@ -76,8 +85,7 @@ def test_the_api_answers_every_request_as_its_schema_says(case, member_token, kn
                 case.path_parameters[name] = known[name]
         if isinstance(case.body, dict) and "source" in case.body and dice.random() < 0.5:
             case.body["source"] = known["source"]
-    operation = (case.method.upper(), case.operation.path)
-    checks = [check for check in CHECKS if not (check is positive_data_acceptance and operation == BYTES_MUST_BE_AN_IMAGE)]
+    checks = [check for check in CHECKS if not (check is positive_data_acceptance and refused_beyond_the_schema(case))]
 
     case.call_and_validate(headers={"Authorization": f"Bearer {member_token}"}, checks=checks)
 
