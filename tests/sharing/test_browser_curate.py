@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 
-from tests.variations.test_browser import Screenshots, browser, expect, log_in, scenic_image, studio  # noqa: F401  (fixtures)
+from tests.browser import Screenshots, browser, expect, log_in, scenic_image, studio  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.variations.test_browser import CHROMIUM_ARGS, Screenshots, browser, log_in, person, scenic_image, studio  # noqa: F401
+from tests.browser import CHROMIUM_ARGS, Screenshots, browser, log_in, person, scenic_image, studio  # noqa: F401
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
