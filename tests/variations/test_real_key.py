@@ -308,15 +308,18 @@ def test_the_discounted_price_is_what_is_charged(fake_wavespeed, source, member)
     assert (entry.amount_usd, entry.quoted) == (Decimal("0.04"), True)  # 2 x 0.025, 20 % off
 
 
+@pytest.mark.django_db(transaction=True)  # the budget is judged in the submit thread, on a connection of its own
 def test_a_fresh_quote_over_the_budget_is_not_sent(settings, fake_wavespeed, source, member):
     from decimal import Decimal
 
     from tests.factories import make_job
     from variations import costs
+    from variations.ledger import settle_ledger
 
     settings.FLUXSITE_MONTHLY_BUDGET_USD = Decimal("0.30")
     spent = make_job(source, member, Status.COMPLETED, size="512*512")
     Variation.objects.filter(pk=spent.pk).update(prediction_id="earlier", cost_usd=Decimal("0.275"))
+    settle_ledger()  # the earlier job's charge is written, as the dispatcher writes it when WaveSpeed takes a task
     job = queue(source, member, num_images=2)[0]  # never priced: WaveSpeed quotes 0.05 in the submit thread
 
     run_dispatcher_here()
