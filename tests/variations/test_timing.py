@@ -25,19 +25,29 @@ def test_until_a_job_has_finished_the_first_poll_comes_after_a_second():
     assert PollTiming().first_poll_delay(job(), hooked=False) == FIRST_POLL_UNKNOWN
 
 
-def test_polls_are_spread_across_the_range_of_recent_durations():
-    timing = learned(*[2.0 + 0.1 * i for i in range(20)])  # 2.0 .. 3.9 s
+def polls_to_notice(timing, seconds):
+    """How many polls the plan takes to notice a job that finishes after `seconds`, and how late."""
+    at, polls = timing.first_poll_delay(job(), hooked=False), 1
+    while at < seconds:
+        at += timing.next_poll_delay(job(seconds_ago=at))
+        polls += 1
+    return polls, at - seconds
 
-    first = timing.first_poll_delay(job(), hooked=False)
-    gap = timing.next_poll_delay(job(seconds_ago=first))
 
-    earliest, latest, _ = timing.spread(job())
-    assert (earliest, latest) == pytest.approx((2.1, 3.8))
-    assert gap == pytest.approx((latest - earliest) / 4)
-    assert first == pytest.approx(earliest + gap)
-    # A job of median length (2.95 s) is caught by its second poll, and every poll falls inside the spread.
-    assert first + gap == pytest.approx(2.95)
-    assert first + 3 * gap == pytest.approx(latest)
+def test_three_polls_notice_three_in_four_jobs_and_the_rest_soon_after():
+    durations = [2.0 + 0.1 * i for i in range(20)]  # 2.0 .. 3.9 s
+    timing = learned(*durations)
+    first, early_gap, catch, late_gap, late = timing.plan(job())
+
+    noticed = [polls_to_notice(timing, seconds) for seconds in durations]
+    assert first + 2 * early_gap == pytest.approx(catch)
+    assert sum(polls <= 3 for polls, _ in noticed) >= 0.75 * len(durations)
+    # Every finish between the first poll and the late tail is noticed within one gap, and the gaps
+    # close up past the catch poll.
+    inside = [delay for seconds, (_, delay) in zip(durations, noticed) if first <= seconds <= late]
+    assert len(inside) >= 12 and max(inside) <= early_gap + 1e-9
+    assert late_gap < early_gap
+    assert late == pytest.approx(3.805)
 
 
 def test_the_spread_scales_with_the_work_a_job_asks_for():
@@ -47,14 +57,16 @@ def test_the_spread_scales_with_the_work_a_job_asks_for():
     )
 
 
-def test_jobs_that_all_took_the_same_time_are_polled_just_after_it():
+def test_jobs_that_all_took_the_same_time_are_noticed_by_the_third_poll_at_that_time():
     timing = learned(0.8, 0.8, 0.8)
-    assert timing.first_poll_delay(job(), hooked=False) == pytest.approx(0.8 + MIN_POLL_GAP)
+    assert timing.first_poll_delay(job(), hooked=False) == pytest.approx(0.8 - 2 * MIN_POLL_GAP)
+    assert polls_to_notice(timing, 0.8) == (3, pytest.approx(0))
 
 
-def test_past_the_spread_polls_back_off_up_to_five_seconds():
+def test_past_the_spread_polls_back_off_gradually_up_to_five_seconds():
     timing = learned(2.0, 3.0, 4.0)
-    assert timing.next_poll_delay(job(seconds_ago=10)) == pytest.approx(1.5, abs=0.01)
+    late = timing.plan(job())[-1]
+    assert timing.next_poll_delay(job(seconds_ago=10)) == pytest.approx(0.25 * (10 - late), abs=0.01)
     assert timing.next_poll_delay(job(seconds_ago=100)) == 5.0
 
 

@@ -1,10 +1,13 @@
-"""When to poll a prediction: across the spread of recent durations, then backing off.
+"""When to poll a prediction: placed on the distribution of recent durations, then backing off.
 
-Recent jobs say how long one takes per unit of work, and how much that varies. Polls are spread
-evenly over that spread (from its 10th to its 90th percentile, POLLS_ACROSS_SPREAD of them), so a
-typical job is caught by its second or third poll and a finish is noticed on average half a gap
-(an eighth of the spread) late, where one poll at the median would notice a shorter job's finish
-only then. Past the spread, polls back off.
+Recent jobs say how long one takes per unit of work, and how that varies. A finish is noticed on
+average half a poll gap late, and every such delay holds a concurrency slot idle, so polls are dense
+where finishes are likely. The budget is a median of three polls per prediction: the third poll falls
+just past the median duration (CATCH_QUANTILE), the first two before it at the spacing that makes the
+least delay for the jobs that finish early. A first prediction knows nothing yet and is polled
+more, so the catch poll sits well past the median (CATCH_QUANTILE) to keep the median across all
+jobs at three. Past it, polls come POLLS_AFTER_CATCH times until the late tail (LATE_QUANTILE), and
+past that they back off gradually as the prediction runs long.
 """
 
 import statistics
@@ -13,8 +16,13 @@ from collections import deque
 from django.utils import timezone
 
 FIRST_POLL_UNKNOWN = 1.0  # seconds to the first poll until recent jobs tell how long one takes
-POLLS_ACROSS_SPREAD = 4
+EARLY_QUANTILE = 0.05  # where the early finishes start
+CATCH_QUANTILE = 0.75  # the third poll: three in four jobs need at most three polls
+LATE_QUANTILE = 0.95  # where the dense polls end and the back-off starts
+POLLS_AFTER_CATCH = 4
+MIN_GAP_SHARE = 0.03  # the gap is at least this share of the catch time, while few durations are known
 MIN_POLL_GAP = 0.1  # seconds; also the spacing when recent jobs all took the same time
+LEARNED_JOBS = 40
 
 
 def work_units(job):
@@ -22,9 +30,17 @@ def work_units(job):
     return job.num_inference_steps / 28 * job.num_images * job.width * job.height / (1024 * 1024)
 
 
+def quantile(ordered, q):
+    """The q-quantile of sorted values, interpolated between neighbours."""
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
 class PollTiming:
     def __init__(self, recent_jobs=()):
-        self.seconds_per_unit = deque(maxlen=20)
+        self.seconds_per_unit = deque(maxlen=LEARNED_JOBS)
         for job in recent_jobs:
             self.learn(job, job.inference_ms)
 
@@ -38,35 +54,42 @@ class PollTiming:
             return None
         return min(max(statistics.median(self.seconds_per_unit) * work_units(job), 0.3), 300)
 
-    def spread(self, job):
-        """(earliest, latest, gap): the 10th and 90th percentile of recent durations scaled to this job,
-        and the gap between polls that puts POLLS_ACROSS_SPREAD of them between the two. None until known."""
+    def plan(self, job):
+        """(first, early_gap, catch, late_gap, late): seconds after the submit of the first poll, the
+        gap before the catch poll, the catch poll, the gap after it, and the end of the dense polls.
+        None until some job has finished."""
         if not self.seconds_per_unit:
             return None
-        ordered = sorted(self.seconds_per_unit)
-        units = work_units(job)
-        earliest = min(ordered[(len(ordered) - 1) // 10] * units, 300)
-        latest = min(ordered[len(ordered) - 1 - (len(ordered) - 1) // 10] * units, 300)
-        return earliest, latest, max((latest - earliest) / POLLS_ACROSS_SPREAD, MIN_POLL_GAP)
+        ordered = sorted(min(seconds * work_units(job), 300) for seconds in self.seconds_per_unit)
+        early, catch, late = (quantile(ordered, q) for q in (EARLY_QUANTILE, CATCH_QUANTILE, LATE_QUANTILE))
+        # Polls at catch - 2g, catch - g and catch: with finishes spread evenly from `early`, the mean delay
+        # is least near g = (catch - early) / 3 (those before the first poll wait for it).
+        least = max(MIN_POLL_GAP, MIN_GAP_SHARE * catch)
+        early_gap = max((catch - early) / 3, least)
+        late_gap = max((late - catch) / POLLS_AFTER_CATCH, least)
+        catch = max(catch, 2 * early_gap + MIN_POLL_GAP)
+        return catch - 2 * early_gap, early_gap, catch, late_gap, max(late, catch)
 
     def first_poll_delay(self, job, hooked):
-        """Poll first one gap into the spread; with a webhook coming, polling is only a late backup."""
+        """The first poll per the plan; with a webhook coming, polling is only a late backup."""
         expected = self.expected_seconds(job)
         if hooked:
             return (expected or FIRST_POLL_UNKNOWN) * 2 + 10
-        spread = self.spread(job)
-        if spread is None:
-            return FIRST_POLL_UNKNOWN
-        earliest, _, gap = spread
-        return max(earliest + gap, 0.3)
+        plan = self.plan(job)
+        return FIRST_POLL_UNKNOWN if plan is None else plan[0]
 
     def next_poll_delay(self, job):
-        """One gap later while inside the spread; past it, back off as the prediction runs long.
+        """Per the plan while inside the spread; past it, back off as the prediction runs long.
         Far slower when a webhook will call."""
         elapsed = (timezone.now() - job.submitted_at).total_seconds()
         if job.via_webhook:
             return min(max(0.5 * elapsed, 5.0), 60.0)
-        spread = self.spread(job)
-        if spread and elapsed < spread[1]:
-            return spread[2]
+        plan = self.plan(job)
+        if plan:
+            _, early_gap, catch, late_gap, late = plan
+            if elapsed + early_gap / 2 < catch:
+                return early_gap
+            if elapsed < late:
+                return late_gap
+            return max(late_gap, min(0.25 * (elapsed - late), 5.0))
         return min(max(0.15 * elapsed, 0.3), 5.0)
