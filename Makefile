@@ -19,7 +19,9 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 # Web server + worker (+ the WaveSpeed simulator when no WAVESPEED_API_KEY is set); Ctrl-C stops all.
+# collectstatic: static files under hashed names, which whitenoise serves with a year's cache.
 run: migrate
+	$(PY) manage.py collectstatic --noinput -v0
 	@$(PY) -m fluxsite.run --port $(PORT) --simulator-port $(SIM_PORT)
 
 test: install

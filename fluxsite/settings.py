@@ -84,6 +84,9 @@ MIDDLEWARE = [
     # /healthz and /metrics, answered before host checks and the HTTPS redirect (probes use plain HTTP and IPs).
     "fluxsite.ops.middleware.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # gzip for text answers (pages, JSON, CSV) with Django's BREACH mitigation; above everything that writes a
+    # body, so it compresses the final one. Media and zips pass as they are; whitenoise sends its own .gz files.
+    "fluxsite.ops.middleware.TextGZipMiddleware",
     # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -178,17 +181,18 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# The Docker image collects static files at build time into its own folder (FLUXSITE_STATIC_ROOT).
+# `collectstatic` writes each file under a name with its content's hash (and .gz copies) and a manifest that
+# `{% static %}` reads, so whitenoise serves them with a year's `immutable` cache. `make run` collects into
+# the data directory, the Docker image at build time into its own folder (FLUXSITE_STATIC_ROOT).
 STATIC_ROOT = Path(env("FLUXSITE_STATIC_ROOT", str(DATA_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-WHITENOISE_USE_FINDERS = True
 
 # Media are private: they are served only through views that check access (variations.views.media).
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},  # always local
 }
 # S3-compatible object storage (AWS S3, MinIO, ...) for sources, outputs and thumbnails when a bucket is
 # set. The bucket stays private: the media views check access, then redirect to a URL signed for

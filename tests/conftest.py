@@ -6,7 +6,8 @@ import uuid
 import pytest
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
-from django.test import Client
+from django.core.management import call_command
+from django.test import Client, override_settings
 
 from team.models import ApiToken, Role
 from tests.factories import make_image, make_job, make_person, make_source
@@ -17,6 +18,17 @@ from wavespeed_api.simulator import SimulatorConfig, start_simulator
 @pytest.fixture
 def image_bytes():
     return make_image
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(tmp_path_factory):
+    """Static files collected once per run, as `make run` and the Docker image do: hashed names and the
+    manifest `{% static %}` reads. Live stacks and other processes the tests start use them too."""
+    root = tmp_path_factory.mktemp("static")
+    with override_settings(STATIC_ROOT=root), pytest.MonkeyPatch.context() as patch:
+        call_command("collectstatic", "--noinput", verbosity=0)
+        patch.setenv("FLUXSITE_STATIC_ROOT", str(root))
+        yield root
 
 
 @pytest.fixture(autouse=True)

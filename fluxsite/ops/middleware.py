@@ -10,6 +10,7 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
+from django.middleware.gzip import GZipMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from team.throttle import client_address
@@ -75,3 +76,18 @@ class OpsEndpointsMiddleware:
             response["Allow"] = "GET, HEAD"
             return response
         return view(request)
+
+
+# What gzip shrinks: pages, JSON, CSV, scripts, SVG. Images and zips are compressed already.
+COMPRESSIBLE_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "image/svg+xml")
+
+
+class TextGZipMiddleware(GZipMiddleware):
+    """Django's GZipMiddleware (whose gzip headers carry random-length padding against BREACH) for text
+    answers only: gzipping a streamed image or zip costs the web process CPU and saves nothing."""
+
+    def process_response(self, request, response):
+        content_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+        if not content_type.startswith(COMPRESSIBLE_TYPES):
+            return response
+        return super().process_response(request, response)
