@@ -269,6 +269,11 @@ FLUXSITE_SUBMIT_PARALLELISM = envint("FLUXSITE_SUBMIT_PARALLELISM", 1)
 FLUXSITE_SUBMIT_SETTLE_SECONDS = envint("FLUXSITE_SUBMIT_SETTLE_SECONDS", 90)
 # Webhooks need a public https URL; plain http is for tests and benchmarks on one machine only.
 FLUXSITE_WEBHOOK_ALLOW_HTTP = envbool("FLUXSITE_WEBHOOK_ALLOW_HTTP")
+# How another process wakes the dispatcher at once (a new job, a webhook's result): "auto" picks Redis
+# pub/sub with REDIS_URL, else PostgreSQL LISTEN/NOTIFY, else a socket in the data directory; or name one
+# ("redis", "postgres", "socket", "off"). The loop still looks every FLUXSITE_WAKE_TIMEOUT seconds.
+FLUXSITE_WAKE_SIGNAL = env("FLUXSITE_WAKE_SIGNAL", "auto")
+FLUXSITE_WAKE_TIMEOUT = envfloat("FLUXSITE_WAKE_TIMEOUT", 1.0)
 
 Q_CLUSTER = {
     "name": FLUXSITE_QUEUE_NAME,

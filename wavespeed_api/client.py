@@ -8,11 +8,13 @@ a task id or a clear 4xx refusal is ambiguous.
 import logging
 import math
 import re
+import threading
 import time
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from .answers import HistoryItem, Prediction, Quote, parse_time
@@ -37,6 +39,18 @@ SUBMIT_PATH = f"/api/v3/{MODEL_ID}"
 MAX_DOWNLOAD_BYTES = 60 * 1024 * 1024
 # A refusal for lack of credit: WaveSpeed documents no code for it, so its message tells (inferred).
 BALANCE_REFUSAL = re.compile(r"insufficient|balance|not enough (credit|fund)|top.?up", re.IGNORECASE)
+HOSTS_KEPT = 4  # hosts a session keeps connections to: the API and the hosts outputs are downloaded from
+
+
+def keep_alive_session(connections=10):
+    """A requests.Session whose keep-alive pool holds at most `connections` per host, and never opens more:
+    a thread finding all in use waits for one (pool_block) rather than open one to throw away after."""
+    session = requests.Session()
+    session.headers["User-Agent"] = "fluxsite"
+    adapter = HTTPAdapter(pool_connections=HOSTS_KEPT, pool_maxsize=connections, pool_block=True)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _amount(value):
@@ -118,24 +132,31 @@ def _envelope_data(response):
 
 
 class WaveSpeedClient:
-    """A requests.Session bound to one base URL and key. Not shared between threads."""
+    """WaveSpeed's API for one base URL and key, over a keep-alive session (its own, or `session`, which
+    several clients may share). Safe to share between threads: a call keeps its state in locals; the only
+    attributes that change are the request count (under a lock) and delete_by_ids, which only ever goes
+    from True to False."""
 
-    def __init__(self, api_key, base_url=DEFAULT_BASE_URL, timeout=(5, 30), retry_backoff=0.5, retries=3):
+    def __init__(self, api_key, base_url=DEFAULT_BASE_URL, timeout=(5, 30), retry_backoff=0.5, retries=3, session=None):
         self.api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry_backoff = retry_backoff
         self.retries = retries
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "fluxsite"
-        self.requests_sent = 0
+        self.session = session or keep_alive_session()
+        self.requests_sent = 0  # each retry counts
+        self.count_lock = threading.Lock()
         self.delete_by_ids = True  # False once this WaveSpeed answered 404/405 to the batch delete form
+
+    def _count_request(self):
+        with self.count_lock:
+            self.requests_sent += 1
 
     def _headers(self):
         return {"Authorization": f"Bearer {self.api_key}"}
 
     def _request(self, method, path, **kwargs):
-        self.requests_sent += 1
+        self._count_request()
         return self.session.request(method, self.base_url + path, headers=self._headers(), timeout=self.timeout, **kwargs)
 
     def _with_retries(self, call):
@@ -343,7 +364,7 @@ class WaveSpeedClient:
 
         def call():
             same_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
-            self.requests_sent += 1
+            self._count_request()
             try:
                 response = self.session.get(url, headers=self._headers() if same_host else None, timeout=self.timeout, stream=True)
             except requests.RequestException as exc:

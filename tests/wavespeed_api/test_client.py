@@ -748,3 +748,21 @@ def test_the_key_never_appears_in_errors_or_logs(wavespeed_client, mocked, caplo
     assert "retrying" in caplog.text  # the retries were logged ...
     assert KEY not in caplog.text  # ... without the key
     assert KEY not in str(poll_error.value) and KEY not in str(submit_error.value)
+
+
+# --- one keep-alive pool shared by threads ------------------------------------------------------------------------
+
+
+def test_threads_sharing_one_client_reuse_connections_and_never_open_more_than_the_pool(simulator):
+    """Eight threads, forty calls, a pool of four: at most four connections ever, each used again and again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = wavespeed.WaveSpeedClient("test-key", base_url=simulator.base_url,
+                                       session=wavespeed_client_module.keep_alive_session(4))
+    with ThreadPoolExecutor(8) as pool:
+        balances = list(pool.map(lambda _: client.balance(), range(40)))
+
+    pools = client.session.get_adapter(simulator.base_url).poolmanager.pools
+    opened = sum(pools[key].num_connections for key in pools.keys())
+    assert len(balances) == 40 and client.requests_sent == 40
+    assert 1 <= opened <= 4

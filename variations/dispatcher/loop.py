@@ -6,18 +6,24 @@ thread pool, every database write happens on the loop's own thread, and every ch
 status is a conditional update (Variation.move_to). The database, not the broker, says where each
 job stands, so a dispatcher that dies is replaced by the next one to take the lease, which carries
 every job on from there.
+
+The loop sleeps until something falls due (a poll, a retry, the lease's renewal) or it is woken:
+by its pool when HTTP work completes, or by another process through wakeup.notify() (a new job, a
+webhook's result, a cancel), with FLUXSITE_WAKE_TIMEOUT as the longest sleep should a signal be lost.
 """
 
 import logging
 import os
+import resource
 import socket
 import threading
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -25,28 +31,45 @@ from django_q.tasks import async_task
 import wavespeed_api as wavespeed
 
 from ..connection import report_wavespeed_errors, wavespeed_client
-from ..models import ApiKeyRefusal, DispatcherLease, Status, Variation, key_fingerprint
+from ..models import TERMINAL_STATUSES, ApiKeyRefusal, DispatcherLease, Status, Variation, key_fingerprint
 from . import outcomes
 from .follow import Follows
 from .reconcile import Reconciler
 from .store import Stores
 from .submit import Submits
 from .timing import PollTiming
+from .wakeup import Waker, notify
 
 log = logging.getLogger(__name__)
 
-TICK = 0.1  # seconds between looks at the database while work is under way
-
 
 def wake_dispatcher():
-    """Start a dispatcher unless a live one holds the lease (it sees new jobs within a tick).
+    """Wake the live dispatcher at once (wakeup.notify), or start one if no live one holds the lease.
 
     A dispatcher that is about to stop releases the lease first and then looks for work once
     more, so a job committed just before this check is never left behind.
     """
     if DispatcherLease.is_live():
+        notify()
         return
     async_task("variations.tasks.dispatch", task_name=f"dispatch-{uuid.uuid4().hex[:8]}")
+
+
+class QueryCount:
+    """SQL statements made by the dispatcher's threads: a connection.execute_wrapper in each."""
+
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, execute, sql, params, many, context):
+        with self.lock:
+            self.count += 1
+        return execute(sql, params, many, context)
+
+    def install(self):
+        """Count this thread's statements too (the pool's initializer: its threads live as long as it)."""
+        connection.execute_wrappers.append(self)
 
 
 class Dispatcher:
@@ -56,9 +79,18 @@ class Dispatcher:
     def __init__(self, holder, client_factory=wavespeed_client):
         self.holder = holder
         self.client_factory = client_factory
-        self.local = threading.local()
+        self.shared_client = None
+        self.client_lock = threading.Lock()
         self.threads = settings.FLUXSITE_DISPATCH_THREADS
-        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wavespeed")
+        self.queries = QueryCount()
+        # Jobs whose pool work this run brought to a final status (a store that completed one, an answer that
+        # failed or cancelled one), for the stats line. Jobs ended with no pool work (a timeout, a budget
+        # refusal at claim) or by the web process (a webhook's failure, a cancel) are not counted.
+        self.finished = 0
+        self.pool = ThreadPoolExecutor(
+            max_workers=self.threads, thread_name_prefix="wavespeed", initializer=self.queries.install
+        )
+        self.waker = Waker()
         self.futures = {}  # Future -> (on_done, job)
         self.busy = set()  # ids of jobs with work in the pool
         self.key_refused = False
@@ -71,8 +103,20 @@ class Dispatcher:
         self.reconciler = Reconciler(self)
 
     def run(self, seconds):
-        """Work until nothing is left or `seconds` have passed."""
-        deadline = time.monotonic() + seconds
+        """Work until nothing is left or `seconds` have passed, then log the run's cost (stats)."""
+        started, cpu = time.monotonic(), cpu_seconds()
+        with connection.execute_wrapper(self.queries):
+            try:
+                self.loop(started + seconds)
+            finally:
+                self.waker.close()
+        log.info(
+            "dispatcher run: seconds=%.3f jobs=%d queries=%d cpu_seconds=%.3f",
+            time.monotonic() - started, self.finished, self.queries.count, cpu_seconds() - cpu,
+        )
+
+    def loop(self, deadline):
+        self.waker.start()
         self.forget_lost_cancels()
         self.check_key()
         try:
@@ -94,10 +138,7 @@ class Dispatcher:
                     self.reconciler.settle_unanswered()
                 if not self.futures and (now >= deadline or not self.has_work()):
                     break
-                if self.futures:
-                    wait(list(self.futures), timeout=self.pause(), return_when=FIRST_COMPLETED)
-                else:
-                    time.sleep(self.pause())
+                self.waker.wait(self.pause(deadline))
         finally:
             self.pool.shutdown(wait=True)
             self.collect()
@@ -106,31 +147,42 @@ class Dispatcher:
     def launch(self, work, on_done, job, *args):
         """Run `work(job, *args)` in the pool; `on_done(job, future)` runs on the loop's thread after."""
         self.busy.add(job.pk)
-        self.futures[self.pool.submit(work, job, *args)] = (on_done, job)
+        future = self.pool.submit(work, job, *args)
+        self.futures[future] = (on_done, job)
+        future.add_done_callback(lambda _: self.waker.set())
 
     def collect(self):
         for future in [f for f in self.futures if f.done()]:
             on_done, job = self.futures.pop(future)
             self.busy.discard(job.pk)
+            status = job.status
             try:
                 on_done(job, future)
             except Exception:
                 log.exception("dispatcher could not record the outcome for job %s", job.pk)
+            if job.status != status and job.status in TERMINAL_STATUSES:
+                self.finished += 1
 
     def client(self):
-        if not hasattr(self.local, "client"):
-            self.local.client = self.client_factory()
-        return self.local.client
+        """One client for every thread: its session's keep-alive pool holds a connection per pool thread."""
+        with self.client_lock:
+            if self.shared_client is None:
+                self.shared_client = self.client_factory()
+            return self.shared_client
 
     def has_work(self):
         return work_remains(include_queued=not self.key_refused)
 
-    def pause(self):
-        """How long the loop may wait for pool work before looking again: a tick, or less if a poll falls due sooner."""
-        due = self.follows.next_poll_due
-        if due is None:
-            return TICK
-        return min(TICK, max((due - timezone.now()).total_seconds(), 0.0))
+    def pause(self, deadline):
+        """How long the loop may sleep unless woken: until the next poll, delete retry or end of a submit
+        pause falls due, the lease needs renewing or the run ends; at most FLUXSITE_WAKE_TIMEOUT."""
+        now = time.monotonic()
+        later = [deadline, self.renewed_at + settings.FLUXSITE_LEASE_SECONDS / 4, self.submits.paused_until]
+        due = [settings.FLUXSITE_WAKE_TIMEOUT]
+        due += [at - now for at in (*later, *self.follows.delete_retry_at.values()) if at > now]
+        if self.follows.next_poll_due is not None:
+            due.append((self.follows.next_poll_due - timezone.now()).total_seconds())
+        return max(min(due), 0.0)
 
     # --- start-up -------------------------------------------------------------------------------
 
@@ -171,6 +223,12 @@ class Dispatcher:
 
     def pause_submits(self):
         self.submits.pause()
+
+
+def cpu_seconds():
+    """This process's CPU time so far (user + system): the worker runs only the dispatcher while it does."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def work_remains(include_queued=True):
