@@ -261,9 +261,11 @@ FLUXSITE_DISPATCH_SECONDS = envint("FLUXSITE_DISPATCH_SECONDS", 240)
 FLUXSITE_LEASE_SECONDS = envint("FLUXSITE_LEASE_SECONDS", 10)
 # Threads the dispatcher uses for HTTP (submits, polls, downloads) beside its one database thread.
 FLUXSITE_DISPATCH_THREADS = envint("FLUXSITE_DISPATCH_THREADS", max(8, min(64, 2 * WAVESPEED_MAX_CONCURRENCY + 4)))
-# Submit POSTs under way at once. One means a crash leaves at most one submit without an answer,
-# which WaveSpeed's history then settles exactly (see variations/dispatcher/reconcile.py).
-FLUXSITE_SUBMIT_PARALLELISM = envint("FLUXSITE_SUBMIT_PARALLELISM", 1)
+# Submit POSTs under way at once, in bursts (a burst waits for the last one to end); 0: as many as free
+# slots allow. A lone unanswered submit of a burst is settled exactly from WaveSpeed's history; several
+# of one burst only by their tagged webhooks, else they fail as ambiguous. 1: one at a time, so the
+# history alone settles every one (variations/dispatcher/reconcile.py).
+FLUXSITE_SUBMIT_PARALLELISM = envint("FLUXSITE_SUBMIT_PARALLELISM", 0)
 # How long a submit without an answer waits before WaveSpeed's history is asked about it. Keep it
 # well above the connect + read timeouts: a submit WaveSpeed is still working on must show by then.
 FLUXSITE_SUBMIT_SETTLE_SECONDS = envint("FLUXSITE_SUBMIT_SETTLE_SECONDS", 90)

@@ -86,10 +86,11 @@ def test_errors_read_as_the_answers_they_are():
 
 
 def test_only_answers_that_ask_the_job_to_wait_give_the_submit_attempt_back():
-    """A 429, a lack of credit, or (with a budget) a price nobody can tell: nothing was made, the job waits."""
+    """A 429, a lack of credit, a key refused to a sibling of the burst already, or (with a budget) a price
+    nobody can tell: nothing was made, the job waits."""
     others = {key for key, outcome in OUTCOMES.items() if not outcome.counts_as_attempt}
     waits = {(stage, answer) for stage in (Stage.SUBMIT, Stage.UPLOAD) for answer in (Answer.RATE_LIMITED, Answer.NO_CREDIT)}
-    assert others == waits | {(Stage.BUDGET, Answer.PRICE_UNKNOWN)}
+    assert others == waits | {(Stage.BUDGET, Answer.PRICE_UNKNOWN), (Stage.SUBMIT, Answer.UNAUTHORIZED_AGAIN)}
 
 
 def test_only_an_answer_that_created_nothing_at_wavespeed_sends_a_job_again():

@@ -146,13 +146,14 @@ def submit_posts(wavespeed_answers):
 
 def test_a_403_pauses_submits_and_the_banner_says_it_is_the_account(client, wavespeed_answers, source, member):
     answering_submits_with(wavespeed_answers, 403, {"code": 403, "message": "account suspended"})
-    jobs = queue(source, member, count=3)
+    jobs = queue(source, member, count=5)
 
     run_dispatcher_here(5)
 
     statuses = sorted(Variation.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True))
-    assert statuses == [Status.FAILED, Status.QUEUED, Status.QUEUED]  # the one refused; the rest wait
-    assert len(submit_posts(wavespeed_answers)) == 1
+    assert statuses == [Status.FAILED] + [Status.QUEUED] * 4  # one refused; the rest wait, its burst included
+    assert len(submit_posts(wavespeed_answers)) == 3  # the first burst (3 at once), nothing after the refusal
+    assert sum(Variation.objects.filter(pk__in=[j.pk for j in jobs]).values_list("submit_attempts", flat=True)) == 1
     refusal = ApiKeyRefusal.for_current_key()
     assert refusal.kind == ApiKeyRefusal.Kind.FORBIDDEN
     client.force_login(member)
@@ -162,13 +163,13 @@ def test_a_403_pauses_submits_and_the_banner_says_it_is_the_account(client, wave
 
 def test_an_empty_balance_pauses_submits_instead_of_failing_every_job(client, wavespeed_answers, source, member):
     answering_submits_with(wavespeed_answers, 400, {"code": 400, "message": "Insufficient balance"})
-    jobs = queue(source, member, count=3)
+    jobs = queue(source, member, count=5)
 
     run_dispatcher_here(5)
 
     assert set(Variation.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True)) == {Status.QUEUED}
     assert Variation.objects.get(pk=jobs[0].pk).submit_attempts == 0  # not an attempt: nothing was made
-    assert len(submit_posts(wavespeed_answers)) == 1
+    assert len(submit_posts(wavespeed_answers)) == 3  # the first burst (3 at once), nothing after the refusal
     assert ApiKeyRefusal.for_current_key().kind == ApiKeyRefusal.Kind.INSUFFICIENT_BALANCE
     client.force_login(member)
     assert "The WaveSpeed balance is too low" in client.get("/").content.decode()

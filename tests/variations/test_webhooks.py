@@ -68,12 +68,12 @@ def sign(secret, webhook_id, timestamp, raw):
         return "v3," + hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + raw, hashlib.sha256).hexdigest()
 
 
-def deliver(client, body, webhook_id="msg_1", timestamp=None, secret=SECRET, signature=None, **headers):
+def deliver(client, body, webhook_id="msg_1", timestamp=None, secret=SECRET, signature=None, url=URL, **headers):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     timestamp = str(int(time.time())) if timestamp is None else str(timestamp)
     signature = signature or sign(secret, webhook_id, timestamp, raw)
     return client.post(
-        URL, raw, content_type="application/json",
+        url, raw, content_type="application/json",
         headers={"webhook-id": webhook_id, "webhook-timestamp": timestamp, "webhook-signature": signature, **headers},
     )
 
@@ -200,6 +200,62 @@ def test_the_simulators_delivery_is_accepted_end_to_end(live_server, job, settin
     assert delivered and len(attempts) == 1
     job.refresh_from_db()
     assert job.status == Status.STORING
+
+
+# --- a submit that got no answer: the URL's tag names its job (submit.webhook_url) ------------------------------
+
+
+@pytest.fixture
+def unanswered(member):
+    """A job whose submit went out (first attempt) a moment ago and got no answer yet."""
+    source = sources.store_source(make_image(), user=member)[0]
+    job = job_services.create_variation(source, VariationParams(num_images=2), member)
+    job.move_to(Status.SUBMITTING, submitted_at=timezone.now(), submit_attempts=1)
+    return job
+
+
+def tagged(job, attempt=1):
+    return f"{URL}?job={job.pk}&attempt={attempt}"
+
+
+def just_made(**extra):
+    return prediction(created_at=timezone.now().isoformat(), **extra)
+
+
+def test_a_signed_delivery_tagged_with_an_unanswered_submit_settles_that_job(client, unanswered):
+    response = deliver(client, just_made(), url=tagged(unanswered))
+
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    unanswered.refresh_from_db()
+    assert (unanswered.status, unanswered.prediction_id) == (Status.STORING, PREDICTION_ID)
+    assert unanswered.remote_output_urls == prediction()["outputs"]
+    assert unanswered.ledger_entries.filter(kind="charge", prediction_id=PREDICTION_ID).exists()
+
+
+@pytest.mark.parametrize(
+    "body, tag, signature",
+    [
+        pytest.param(just_made(), {"attempt": 2}, None, id="an earlier attempt's task"),
+        pytest.param(just_made(model="wavespeed-ai/flux-dev"), {}, None, id="another model's task"),
+        pytest.param(prediction(created_at="2025-11-26T10:00:00Z"), {}, None, id="made long before the submit"),
+        pytest.param(just_made(), {}, "v3," + "0" * 64, id="unsigned"),
+    ],
+)
+def test_a_tag_settles_nothing_that_could_be_another_tasks(client, unanswered, body, tag, signature):
+    response = deliver(client, body, url=tagged(unanswered, **tag), signature=signature)
+
+    assert response.status_code in (200, 401)
+    unanswered.refresh_from_db()
+    assert (unanswered.status, unanswered.prediction_id) == (Status.SUBMITTING, "")
+
+
+def test_a_tag_never_moves_a_prediction_a_job_already_follows(client, job, unanswered):
+    """The prediction is `job`'s: a delivery for it tagged with another job still goes to `job`."""
+    deliver(client, just_made(), url=tagged(unanswered))
+
+    job.refresh_from_db()
+    unanswered.refresh_from_db()
+    assert job.status == Status.STORING and unanswered.status == Status.SUBMITTING
 
 
 # --- refused ---------------------------------------------------------------------------------------------------------

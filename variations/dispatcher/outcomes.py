@@ -61,6 +61,7 @@ class Answer(enum.Enum):
     ACCEPTED_AFTER_CANCEL = "WaveSpeed took the task of a job cancelled while the submit was under way"
     # WaveSpeed's errors, as answer_to() reads them
     UNAUTHORIZED = "401 or 403: the key or its account is refused"
+    UNAUTHORIZED_AGAIN = "401 or 403 to a submit of the burst whose sibling had the key refused already"
     NO_CREDIT = "the balance is too low"
     RATE_LIMITED = "429: too many requests or tasks at once"
     NOT_FOUND = "404"
@@ -171,6 +172,8 @@ OUTCOMES = {
     ),
     **{(Stage.UPLOAD, a): o for a, o in refused("Upload of the source to WaveSpeed failed", ErrorCode.UPLOAD).items()},
     **{(Stage.SUBMIT, a): o for a, o in refused("WaveSpeed refused the job", ErrorCode.BAD_REQUEST).items()},
+    # One job of a burst fails for a refused key; the others sent with it wait with the rest, as if never sent.
+    (Stage.SUBMIT, Answer.UNAUTHORIZED_AGAIN): Outcome(Status.QUEUED, sets=NOT_SENT, counts_as_attempt=False),
     (Stage.SUBMIT, Answer.LOCAL_FAILURE): send_again("Submit failed", ErrorCode.UPLOAD),
     # It stays SUBMITTING: WaveSpeed's history is asked (RECONCILE) before anything is sent again.
     (Stage.SUBMIT, Answer.NO_ANSWER): Outcome(None, error="{message}; checking WaveSpeed"),

@@ -1,5 +1,10 @@
 """Sending jobs: claim queued ones within WaveSpeed's limits and the budget, upload the source when
-WaveSpeed no longer has it, submit. What each answer does to the job is in outcomes.py."""
+WaveSpeed no longer has it, submit. What each answer does to the job is in outcomes.py.
+
+Submits go out in bursts: every job a look can send is claimed at one moment (one submitted_at) and
+sent in parallel, and the next burst waits until each submit of this one has ended. So WaveSpeed made
+the tasks of earlier bursts first, which is what lets reconcile.py settle a submit that got no answer
+by order; within a burst the order is unknown, and each submit's webhook URL names its job instead."""
 
 import logging
 import threading
@@ -29,11 +34,14 @@ class UploadFailed(Exception):
         self.cause = cause
 
 
-def webhook_url():
+def webhook_url(job=None):
+    """The webhook endpoint, or "" without a public URL. With `job`, tagged with the job and its attempt, so a
+    delivery for a task whose submit got no answer still tells whose it is (views/webhooks.py)."""
     public = settings.FLUXSITE_PUBLIC_URL
-    if public.startswith("https://") or (public and settings.FLUXSITE_WEBHOOK_ALLOW_HTTP):
-        return f"{public}/webhooks/wavespeed"
-    return ""
+    if not (public.startswith("https://") or (public and settings.FLUXSITE_WEBHOOK_ALLOW_HTTP)):
+        return ""
+    tag = f"?job={job.pk}&attempt={job.submit_attempts}" if job is not None else ""
+    return f"{public}/webhooks/wavespeed{tag}"
 
 
 class NotSent(Exception):
@@ -69,12 +77,14 @@ class Submits:
         self.uploaded_urls = {}  # source id -> URL uploaded by a submit under way (then saved on the Source)
 
     def send_queued(self):
-        """Claim the oldest queued jobs that fit the concurrency cap, the per-minute limit and the budget."""
-        if self.loop.key_refused or time.monotonic() < self.paused_until:
+        """Claim, as one burst, the oldest queued jobs that fit the concurrency cap, the per-minute limit,
+        the budget and FLUXSITE_SUBMIT_PARALLELISM (0: no cap of its own), once the last burst has ended."""
+        if self.sending or self.loop.key_refused or time.monotonic() < self.paused_until:
             return
         in_flight = Variation.objects.filter(Q(status__in=IN_FLIGHT_STATUSES) | Q(delete_pending=True)).count()
         free = settings.WAVESPEED_MAX_CONCURRENCY - in_flight
-        free = min(free, settings.FLUXSITE_SUBMIT_PARALLELISM - len(self.sending))
+        if settings.FLUXSITE_SUBMIT_PARALLELISM:
+            free = min(free, settings.FLUXSITE_SUBMIT_PARALLELISM)
         if free <= 0:
             return
         per_minute = settings.WAVESPEED_MAX_PER_MINUTE
@@ -83,12 +93,11 @@ class Submits:
             window = timezone.now() - timedelta(seconds=60)
             used = Variation.objects.filter(submitted_at__gte=window).aggregate(n=Sum("num_images"))["n"] or 0
         queued = Variation.objects.filter(status=Status.QUEUED).select_related("source").order_by("created_at")
+        burst = timezone.now()  # one claim moment: reconcile.settle reads equal times as one burst
         for job in queued[:free]:
             if per_minute and used + job.num_images > per_minute:
                 break  # jobs go out in order: the next one waits for the window to move
-            claimed = apply(
-                job, Stage.CLAIM, Answer.SLOT_FREE, submitted_at=timezone.now(), submit_attempts=job.submit_attempts + 1
-            )
+            claimed = apply(job, Stage.CLAIM, Answer.SLOT_FREE, submitted_at=burst, submit_attempts=job.submit_attempts + 1)
             if claimed and admit(job):
                 used += job.num_images
                 self.sending.add(job.pk)
@@ -125,7 +134,7 @@ class Submits:
                 except wavespeed.WaveSpeedError as exc:
                     raise UploadFailed(exc) from exc
                 self.uploaded_urls[source.pk] = image_url
-        return uploaded, price, quoted, self.loop.client().submit(image_url, job.params(), webhook_url())
+        return uploaded, price, quoted, self.loop.client().submit(image_url, job.params(), webhook_url(job))
 
     def on_sent(self, job, future):
         self.sending.discard(job.pk)
@@ -138,7 +147,10 @@ class Submits:
             apply(job, Stage.UPLOAD, answer_to(exc.cause), effects=self.loop, message=exc.cause.message, kind=exc.cause.kind)
             return
         except wavespeed.WaveSpeedError as exc:
-            apply(job, Stage.SUBMIT, answer_to(exc), effects=self.loop, message=exc.message, kind=exc.kind)
+            answer = answer_to(exc)
+            if answer is Answer.UNAUTHORIZED and self.loop.key_refused:
+                answer = Answer.UNAUTHORIZED_AGAIN
+            apply(job, Stage.SUBMIT, answer, effects=self.loop, message=exc.message, kind=exc.kind)
             return
         except Exception as exc:  # storage trouble reading the source, or a bug: the job must not hang
             log.exception("submit of job %s failed", job.pk)
@@ -158,9 +170,11 @@ class Submits:
             job, Stage.SUBMIT, Answer.ACCEPTED, prediction_id=prediction.id, submitted_at=now, via_webhook=hooked,
             poll_gap=self.loop.timing.first_poll_delay(job, hooked),
         )
-        if not moved:  # cancelled while the submit was under way: delete it at WaveSpeed
+        # Not moved: cancelled while the submit was under way (delete it at WaveSpeed), unless the task's
+        # tagged webhook came first and settled the job with it (reconcile.settle_tagged).
+        if not moved and not Variation.objects.filter(pk=job.pk, prediction_id=prediction.id).exists():
             apply(job, Stage.SUBMIT, Answer.ACCEPTED_AFTER_CANCEL, prediction_id=prediction.id)
-            job.prediction_id = prediction.id
+        job.prediction_id = prediction.id
         ledger.charge(job, quoted)  # WaveSpeed took it: charged, whatever happens to the job now
         if moved and prediction.finished:
             self.loop.follows.record(job, prediction)

@@ -18,6 +18,7 @@ import wavespeed_api as wavespeed
 from ..connection import wavespeed_client
 from ..dispatcher import wake_dispatcher
 from ..dispatcher.follow import record_result
+from ..dispatcher.reconcile import settle_tagged
 from ..models import Status, Variation
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ SECRET_FETCH_INTERVAL = 60  # at most one fetch a minute per key, answered or no
 WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
 SIGNATURE = re.compile(r"(?:^|\s)v3,[0-9a-f]{64}(?:\s|$)")
+UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 
 
 class SecretUnavailable(Exception):
@@ -85,6 +87,17 @@ def named_prediction(body):
     return prediction_id if isinstance(prediction_id, str) and prediction_id else None
 
 
+def tagged_submit(request, prediction_id):
+    """The SUBMITTING job a delivery's URL names (?job=&attempt=, submit.webhook_url), when no job knows the
+    prediction yet: its submit got no answer, and this task may be its. None otherwise."""
+    job_id, attempt = request.GET.get("job", ""), request.GET.get("attempt", "")
+    if not (UUID.fullmatch(job_id) and attempt.isdigit()):
+        return None
+    if Variation.objects.filter(prediction_id=prediction_id).exists():
+        return None
+    return Variation.objects.filter(pk=job_id, submit_attempts=int(attempt), status=Status.SUBMITTING).first()
+
+
 def refuse(reason, status=400):
     log.warning("webhook refused: %s", reason)
     return JsonResponse({"error": reason}, status=status)
@@ -94,8 +107,10 @@ def refuse(reason, status=400):
 @require_POST
 def wavespeed_webhook(request):
     """The cheap checks first, so forged requests cost no call to WaveSpeed: headers present and well
-    formed, a fresh timestamp, a small body naming a prediction of ours still open; only then the
-    secret (cached) and the signature. The answers never quote WaveSpeed."""
+    formed, a fresh timestamp, a small body naming a prediction of ours still open (or, for a submit that got
+    no answer, tagged with its job); only then the secret (cached) and the signature. The signature covers
+    the body, not the URL's tag: the tag only says which unanswered submit to try (reconcile.settle_tagged
+    checks the task's model and time against it). The answers never quote WaveSpeed."""
     webhook_id = request.headers.get("webhook-id", "")
     timestamp = request.headers.get("webhook-timestamp", "")
     signature = request.headers.get("webhook-signature", "")
@@ -109,7 +124,8 @@ def wavespeed_webhook(request):
     if prediction_id is None:
         return refuse("unreadable prediction")
     job = Variation.objects.filter(prediction_id=prediction_id, status=Status.PROCESSING).first()
-    if job is None:
+    tagged = tagged_submit(request, prediction_id) if job is None else None
+    if job is None and tagged is None:
         # Unknown, or settled already (WaveSpeed repeats deliveries): acknowledged, so it stops sending.
         return JsonResponse({"status": "ignored", "reason": "no open prediction with this id"})
     try:
@@ -122,8 +138,11 @@ def wavespeed_webhook(request):
         prediction = wavespeed.Prediction.from_data(json.loads(request.body))
     except (ValueError, wavespeed.MalformedResponse, AttributeError):
         return refuse("unreadable prediction")
+    if tagged is not None:
+        settle_tagged(tagged, json.loads(request.body))
+        job = Variation.objects.filter(prediction_id=prediction_id, status=Status.PROCESSING).first()
     # Deliveries repeat (WaveSpeed retries): only the first one finds the job still processing.
-    if job.status == Status.PROCESSING and prediction.finished:
+    if job is not None and prediction.finished:
         record_result(job, prediction)
         wake_dispatcher()
     return JsonResponse({"status": "ok"})
