@@ -149,3 +149,27 @@ def test_with_webhooks_a_burst_waits_while_its_tasks_run_for_their_tagged_delive
 
     assert running == {}
     assert {verdict.answer.name for verdict in ended.values()} == {"AMBIGUOUS"}
+
+
+# --- settling by tagged webhooks, end to end --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # the simulator's deliveries reach the app through live_server's thread
+def test_a_burst_whose_submits_all_went_unanswered_is_settled_by_its_tagged_webhooks(settings, live_server, fake_wavespeed, source, member):
+    """Every answer comes too late (after the 1 s read timeout): the history alone could not tell the three
+    apart, but each delivery's URL names its job, so each job follows its own task."""
+    from wavespeed_api.simulator.config import DEFAULT_WEBHOOK_SECRET
+
+    settings.FLUXSITE_PUBLIC_URL, settings.FLUXSITE_WEBHOOK_ALLOW_HTTP = live_server.url, True
+    settings.WAVESPEED_WEBHOOK_SECRET, settings.WAVESPEED_READ_TIMEOUT = DEFAULT_WEBHOOK_SECRET, 1
+    fake_wavespeed.config.submit_timeout_rate, fake_wavespeed.config.slow_seconds = 1.0, 3.0
+    jobs = queue(source, member, count=3)
+
+    run_dispatcher_here()
+
+    stats = fake_wavespeed.stats()
+    assert stats["submits"] == 3 and stats["faults"]["submit_timeout"] == 3
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == Status.COMPLETED, job.error
+        assert stats["predictions"][job.prediction_id]["seed"] == job.seed  # the simulator's record: its own task
