@@ -47,7 +47,8 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-# Benchmarks against the WaveSpeed simulator (about 8 minutes); writes bench/README.md and bench/chart.png.
+# Benchmarks against the WaveSpeed simulator (about 20 minutes; PostgreSQL + Redis for the tier and growth
+# sections, see bench/README.md); writes bench/README.md, bench/results.json, bench/chart.png and README.md's figures.
 bench: $(VENV)/.bench-installed
 	$(PY) -m bench.run
 

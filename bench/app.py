@@ -148,7 +148,7 @@ def measure(setup, started, created, jobs, stats, dispatcher, at_end, memory):
         "first_submit_seconds": min(unix_time(job["submitted_at"]) for job in completed) - started,
         "learn_p50": percentile(learned, 0.5),
         "first_wave_spread": first_wave_spread(ordered, setup.concurrency),
-        "slot_gap_mean": mean(slot_gaps(predictions.values(), setup.concurrency)),
+        "slot_gap_mean": mean(slot_gaps(predictions.values(), setup.concurrency)) if setup.n > setup.concurrency else None,
         "store_p50": percentile(storing, 0.5),
         "worker_peak_process_mb": memory.peak_process / 2**20,
         "worker_peak_total_mb": memory.peak_total / 2**20,
