@@ -23,7 +23,7 @@ from django.db import connection
 from django.utils import timezone
 
 from tests import servers
-from tests.factories import run_dispatcher_here
+from tests.factories import make_job, run_dispatcher_here
 from variations import dispatcher
 from variations.dispatcher import wakeup
 from variations.dispatcher.loop import QueryCount
@@ -183,6 +183,22 @@ def test_the_waiter_is_woken_by_a_signal_and_by_its_own_pool(settings, tmp_path)
     finally:
         waker.close()
     assert not (tmp_path / wakeup.SOCKET_NAME).exists()
+
+
+@pytest.mark.django_db
+def test_a_job_held_by_the_per_minute_window_goes_the_moment_the_window_frees(settings, sleepy, source, member):
+    settings.WAVESPEED_MAX_PER_MINUTE = 2
+    a_minute_ago = timezone.now() - timedelta(seconds=59)
+    earlier = make_job(source, member, num_images=2)  # its two images fill the window for one more second
+    Variation.objects.filter(pk=earlier.pk).update(submitted_at=a_minute_ago)
+    job = job_services.create_variation(source, VariationParams(num_images=1), member)
+
+    run_dispatcher_here(RUN)
+
+    job.refresh_from_db()
+    assert job.submitted_at is not None, "the job waited for the next look after the window freed"
+    late = (job.submitted_at - a_minute_ago).total_seconds() - 60
+    assert 0 <= late < 0.3
 
 
 # --- the run's cost ----------------------------------------------------------------------------------------------

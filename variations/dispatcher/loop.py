@@ -174,10 +174,12 @@ class Dispatcher:
         return work_remains(include_queued=not self.key_refused)
 
     def pause(self, deadline):
-        """How long the loop may sleep unless woken: until the next poll, delete retry or end of a submit
-        pause falls due, the lease needs renewing or the run ends; at most FLUXSITE_WAKE_TIMEOUT."""
+        """How long the loop may sleep unless woken: until the next poll, delete retry, end of a submit pause or
+        room in the per-minute window falls due, the lease needs renewing or the run ends; at most
+        FLUXSITE_WAKE_TIMEOUT."""
         now = time.monotonic()
-        later = [deadline, self.renewed_at + settings.FLUXSITE_LEASE_SECONDS / 4, self.submits.paused_until]
+        later = [deadline, self.renewed_at + settings.FLUXSITE_LEASE_SECONDS / 4, self.submits.paused_until,
+                 self.submits.window_opens_at]
         due = [settings.FLUXSITE_WAKE_TIMEOUT]
         due += [at - now for at in (*later, *self.follows.delete_retry_at.values()) if at > now]
         if self.follows.next_poll_due is not None:

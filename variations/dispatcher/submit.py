@@ -44,6 +44,18 @@ def webhook_url(job=None):
     return f"{public}/webhooks/wavespeed{tag}"
 
 
+def window_opens(since, used, needed, per_minute):
+    """When (time.monotonic()) enough of the images submitted since `since` (`used` of them) have left the
+    minute's window for `needed` more to fit."""
+    window = Variation.objects.filter(submitted_at__gte=since).order_by("submitted_at")
+    for submitted_at, images in window.values_list("submitted_at", "num_images"):
+        used -= images
+        if used + needed <= per_minute:
+            leaves = submitted_at + timedelta(seconds=60.005) - timezone.now()  # just past its minute
+            return time.monotonic() + max(leaves.total_seconds(), 0.0)
+    return time.monotonic()
+
+
 class NotSent(Exception):
     """The job may not go out now (no price with a budget set, or over the budget): `answer` at Stage.BUDGET."""
 
@@ -75,10 +87,12 @@ class Submits:
         self.pause_seconds = 1.0
         self.upload_locks = {}
         self.uploaded_urls = {}  # source id -> URL uploaded by a submit under way (then saved on the Source)
+        self.window_opens_at = 0.0  # time.monotonic() when the per-minute window lets the next job go (the loop wakes)
 
     def send_queued(self):
         """Claim, as one burst, the oldest queued jobs that fit the concurrency cap, the per-minute limit,
         the budget and FLUXSITE_SUBMIT_PARALLELISM (0: no cap of its own), once the last burst has ended."""
+        self.window_opens_at = 0.0
         if self.sending or self.loop.key_refused or time.monotonic() < self.paused_until:
             return
         in_flight = Variation.objects.filter(Q(status__in=IN_FLIGHT_STATUSES) | Q(delete_pending=True)).count()
@@ -96,7 +110,9 @@ class Submits:
         burst = timezone.now()  # one claim moment: reconcile.settle reads equal times as one burst
         for job in queued[:free]:
             if per_minute and used + job.num_images > per_minute:
-                break  # jobs go out in order: the next one waits for the window to move
+                # Jobs go out in order: the next one waits for the window to move, and the loop wakes just then.
+                self.window_opens_at = window_opens(window, used, job.num_images, per_minute)
+                break
             claimed = apply(job, Stage.CLAIM, Answer.SLOT_FREE, submitted_at=burst, submit_attempts=job.submit_attempts + 1)
             if claimed and admit(job):
                 used += job.num_images
