@@ -163,12 +163,15 @@ def fake_wavespeed(settings, simulator):
 
 @pytest.fixture
 def live_stack_factory(tmp_path, simulator_factory):
-    """Start whole stacks (tests/live.py) on a temporary data directory; all processes stop after the test."""
+    """Start whole stacks (tests/live.py) on a temporary data directory, with webhooks or without; all processes
+    stop after the test."""
     stacks = []
 
-    def start(workers=1, simulator=None, **settings):
+    def start(workers=1, simulator=None, webhooks=False, **settings):
         simulator = simulator or simulator_factory(per_minute=0)
         stack = LiveStack(tmp_path / f"stack{len(stacks)}", simulator, **settings)
+        if webhooks:  # the simulator delivers to the stack's own web server
+            stack.env.update(FLUXSITE_PUBLIC_URL=stack.base_url, FLUXSITE_WEBHOOK_ALLOW_HTTP="1")
         stacks.append(stack)
         return stack.start(workers=workers)
 
