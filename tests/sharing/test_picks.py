@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.templatetags.static import static
 from django.utils import timezone
 
 from sharing.models import Board, BoardItem, PickRules, PickVisitor, ShareLink, ShareOptions, create_link
@@ -39,7 +40,7 @@ def confirm(client, token, key=KEY):
 def test_a_visitor_picks_comments_and_confirms(outsider, picking_board):
     link, token, outputs = picking_board
     page = outsider.get(f"/s/{token}/").content.decode()
-    assert "Confirm my selection" in page and f'data-pick-output="{outputs[0].pk}"' in page and "js/picks.js" in page
+    assert "Confirm my selection" in page and f'data-pick-output="{outputs[0].pk}"' in page and static("js/picks.js") in page
     assert confirm(outsider, token).status_code == 400  # nothing picked yet: who is this?
     pick(outsider, token, outputs[0], picked=True)
     state = pick(outsider, token, outputs[1], picked=True, comment="  <b>this one</b>, warmer please  ").json()

@@ -1,6 +1,8 @@
 """The selection bar (includes/selection_bar.html + static/js/select.js) is on the team's pages whose tiles
 can be selected, offers only what the person's role allows, and never shows on a share page."""
 
+from django.templatetags.static import static
+
 from sharing.models import Board, ShareOptions, create_link
 from tests.factories import pages_as
 
@@ -17,7 +19,7 @@ def test_library_gallery_and_board_tiles_can_be_selected(member, completed_job):
     board_page = client.get(f"/boards/{board.pk}/").content.decode()
     assert board_page.count("data-select-kind=") == 2
     for page in (library, gallery, board_page):
-        assert 'id="selection-bar"' in page and "js/select.js" in page
+        assert 'id="selection-bar"' in page and static("js/select.js") in page
     for action in ("zip", "star", "share", "delete"):
         assert f'data-selection-action="{action}"' in library
 
@@ -43,10 +45,10 @@ def test_members_reorder_a_board_by_drag_or_keys_viewers_do_not(member, viewer, 
     board = Board.objects.create(name="Picks", created_by=member)
     board.add_many(list(completed_job.outputs.all()), member)
     page = pages_as(member).get(f"/boards/{board.pk}/").content.decode()
-    assert f'data-reorder-url="/api/v1/boards/{board.pk}/items/order"' in page and "js/board.js" in page
+    assert f'data-reorder-url="/api/v1/boards/{board.pk}/items/order"' in page and static("js/board.js") in page
     assert page.count('data-move="-1"') == 2
     page = pages_as(viewer).get(f"/boards/{board.pk}/").content.decode()
-    assert "data-reorder-url" not in page and "js/board.js" not in page
+    assert "data-reorder-url" not in page and static("js/board.js") not in page
 
 
 def test_job_history_outputs_can_be_selected(member, completed_job):
