@@ -51,7 +51,8 @@ class Follows:
         self.delete_attempts = {}  # job id -> deletes that failed for now
 
     def poll_due(self):
-        """Poll the predictions whose time has come, and note when the next one is due (the loop wakes then)."""
+        """Poll the predictions whose time has come, and note when the next poll or store retry is due (the loop
+        wakes then)."""
         self.next_poll_due = None
         room = self.loop.threads * 2 - len(self.loop.futures)
         if room <= 0:
@@ -60,7 +61,9 @@ class Follows:
         following = Variation.objects.filter(status=Status.PROCESSING)
         for job in following.filter(next_poll_at__lte=now).exclude(pk__in=self.loop.busy).order_by("next_poll_at")[:room]:
             self.loop.launch(self.poll, self.on_polled, job)
-        self.next_poll_due = following.filter(next_poll_at__gt=now).aggregate(due=Min("next_poll_at"))["due"]
+        # A store retry (STORING, next_poll_at after a failed download) wakes the loop too.
+        later = Variation.objects.filter(status__in=[Status.PROCESSING, Status.STORING], next_poll_at__gt=now)
+        self.next_poll_due = later.aggregate(due=Min("next_poll_at"))["due"]
 
     def poll(self, job):
         return self.loop.client().get_result(job.prediction_id)

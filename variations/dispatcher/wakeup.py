@@ -152,6 +152,9 @@ class Waker:
         """Listen on this instance's channel; returns once listening (or after READY_SECONDS)."""
         listen = {"socket": self._listen_socket, "redis": self._listen_redis, "postgres": self._listen_postgres}
         if self.kind not in listen:
+            if self.kind != "off":
+                log.warning("FLUXSITE_WAKE_SIGNAL=%r is none of auto, redis, postgres, socket, off; the dispatcher "
+                            "looks every %s s", self.kind, settings.FLUXSITE_WAKE_TIMEOUT)
             return self
         if self.kind == "socket" and not self._bind():
             return self
