@@ -71,7 +71,7 @@ def test_a_submit_answered_5xx_after_the_task_was_created_is_followed_not_sent_a
 
 def test_several_unanswered_submits_in_one_window_settle_by_order(fake_wavespeed, source, member):
     jobs = [left_mid_submit(job) for job in queue(source, member, count=3)]
-    landed = [submit_directly(job) for job in jobs]  # submits go out one at a time, in claim order
+    landed = [submit_directly(job) for job in jobs]  # claimed apart: three bursts of one, made in claim order
 
     run_dispatcher_here()
 
