@@ -8,6 +8,7 @@ would show as a 429 in its counters.
 
 import math
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -98,7 +99,7 @@ def run_app(setup, source_image):
         source = stack.upload(source_image)
         database = StackDatabase(data_dir, stack.database_url)
         with MemorySampler(stack.workers[0].pid) as memory:
-            started = time.time()
+            started, bench_cpu = time.time(), process_cpu()
             create_jobs(stack, source["id"], setup)
             created = time.time()
             deadline = time.monotonic() + setup.timeout
@@ -106,15 +107,33 @@ def run_app(setup, source_image):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"jobs unfinished after {setup.timeout} s:\n{stack.log_text()}")
                 time.sleep(0.2)
+        bench_cpu = process_cpu() - bench_cpu
+        dispatcher = wait_for_dispatcher_lines(stack, setup.n)
         at_end = processes({"web": stack.web.pid, **{f"worker {i}": w.pid for i, w in enumerate(stack.workers)}})
         jobs = database.jobs()
         stats = sim.stats()
-        dispatcher = dispatcher_totals("\n".join(Path(log.name).read_text() for log in stack.logs))
     finally:
         stack.stop()
         sim.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-    return measure(setup, started, created, jobs, stats, dispatcher, at_end, memory)
+    return {**measure(setup, started, created, jobs, stats, dispatcher, at_end, memory), "bench_cpu_seconds": bench_cpu}
+
+
+def process_cpu():
+    """This process's CPU seconds: the simulator's threads and the client creating jobs."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_for_dispatcher_lines(stack, n, timeout=30.0):
+    """The dispatcher's summed log lines once they account for all N jobs: its last run logs only when it
+    ends, a moment after the last job does (or whatever there is after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        totals = dispatcher_totals("\n".join(Path(log.name).read_text() for log in stack.logs))
+        if (totals and totals["jobs"] >= n) or time.monotonic() > deadline:
+            return totals
+        time.sleep(0.5)
 
 
 def measure(setup, started, created, jobs, stats, dispatcher, at_end, memory):
