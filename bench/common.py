@@ -228,11 +228,13 @@ def process_memory(pid):
 
 
 def command_line(pid):
+    """The process's command, its program by name only (no paths of the machine in the report)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            words = fh.read().decode(errors="replace").split("\0")
     except OSError:
         return ""
+    return " ".join([os.path.basename(words[0]), *words[1:]]).strip()
 
 
 def cpu_seconds(pid):

@@ -44,7 +44,7 @@ def markdown(result):
             f"{figures['queries']:.1f}" if dispatcher else "–", f"{1000 * figures['worker_cpu']:.2f}",
             f"{run['requests_per_job']:.2f}", f"{1000 * run['bench_cpu_seconds'] / run['n']:.2f}",
         ))
-        memory += [(f"{run['n']:,}", p["role"], p["pid"], p["command"], f"{p['pss_mb']:.0f}", f"{p['rss_mb']:.0f}")
+        memory += [(f"{run['n']:,}", p["role"], p["command"], f"{p['pss_mb']:.0f}", f"{p['rss_mb']:.0f}")
                    for p in run["processes_at_end"]]
     return f"""N = {", ".join(f"{n:,}" for n in result["sizes"])} jobs through the app on PostgreSQL + Redis, C=100, no per-minute
 limit, L = 0.2 s ± 30 %, outputs 256×256 (so 10,000 jobs fit in minutes and the simulator's renders stay cheap),
@@ -60,4 +60,4 @@ client CPU is the bench process's own, on the same 2 cores.
 Memory of each process at the end of each run (`/proc/<pid>/smaps_rollup`; PSS counts shared pages once
 across processes, RSS in each):
 
-{markdown_table(("N", "role", "pid", "command", "PSS MB", "RSS MB"), memory)}"""
+{markdown_table(("N", "role", "command", "PSS MB", "RSS MB"), memory)}"""

@@ -7,7 +7,7 @@ import pytest
 
 from bench import report, run
 from bench.common import (
-    best_makespan, budget_used, dispatcher_totals, flat, flat_target, most_in_window, process_memory, target,
+    best_makespan, budget_used, command_line, dispatcher_totals, flat, flat_target, most_in_window, process_memory, target,
 )
 
 
@@ -62,11 +62,13 @@ def test_flat_means_within_the_tolerance():
     assert flat_target("queries per job", 100, 1000, None, 5, "", 1.25)["met"] is None
 
 
-def test_process_memory_reads_this_process():
+def test_processes_are_read_from_proc_without_the_machines_paths():
     import os
+    import sys
 
     memory = process_memory(os.getpid())
     assert 0 < memory["pss_mb"] <= memory["rss_mb"]
+    assert command_line(os.getpid()).startswith(os.path.basename(sys.executable) + " ")
 
 
 def results_with(targets, quick=False):
