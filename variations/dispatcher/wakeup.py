@@ -31,7 +31,7 @@ SOCKET_NAME = "dispatcher.sock"
 MAX_SOCKET_PATH = 107  # bytes in sockaddr_un's sun_path, less its NUL
 SEND_TIMEOUT = 0.25  # seconds a Redis publish may take before the wake-up is given up
 SENDER_BACKOFF = 5.0  # seconds without Redis sends after one failed, so a request pays at most once
-LISTEN_SLICE = 1.0  # seconds a listener blocks before it checks whether to stop
+LISTEN_SLICE = 0.25  # seconds a listener blocks before it checks whether to stop (close() waits that long)
 RECONNECT_SECONDS = 5.0  # a listener that lost its server tries again after this
 READY_SECONDS = 2.0  # how long start() waits for a listener to subscribe
 
