@@ -24,6 +24,30 @@ const Studio = (() => {
     button.parentElement.querySelector("a, img")?.focus?.();
   });
 
+  // Studio tiles carry no menu in the HTML (30 tiles would carry 30 copies of every action): each gets a
+  // copy of the page's one <template id="tile-menu"> (includes/tile_menu.html) with its output's id in place
+  // of the template's zero id, and the menu becomes the tile's one tab stop. Without scripts the tile's
+  // image links to the output's page, which has every action.
+  function addTileMenus(root) {
+    const template = document.getElementById("tile-menu");
+    if (!template) return;
+    for (const tile of root.querySelectorAll("figure.tile[id^='output-']")) {
+      if (tile.querySelector(".tile-menu")) continue;
+      const tools = fragment(template.innerHTML.replaceAll(template.dataset.placeholder, tile.id.slice("output-".length)));
+      const label = tools.querySelector("[data-tile-label]");
+      label.textContent = (tile.querySelector("img")?.alt || "Variation").split(":")[0] + label.textContent;
+      if (tile.hasAttribute("data-starred")) {
+        tools.querySelector('[data-star] input[name="starred"]')?.setAttribute("value", "0");
+        tools.querySelector("[data-star] [aria-pressed]")?.setAttribute("aria-pressed", "true");
+        const star = tools.querySelector("[data-star] .star-label");
+        if (star) star.textContent = "Starred";
+      }
+      tile.querySelector(".tile-image")?.setAttribute("tabindex", "-1");
+      tile.append(tools);
+    }
+  }
+  addTileMenus(document); // deferred: the page is parsed
+
   // Stars toggle in place; without scripts the form posts and the page comes back.
   document.addEventListener("submit", async (event) => {
     const form = event.target.closest("form[data-star]");
@@ -80,6 +104,7 @@ const Studio = (() => {
             const replacement = fragment(job.html);
             const hadFocus = current.contains(document.activeElement);
             current.replaceWith(replacement);
+            addTileMenus(replacement);
             if (hadFocus) replacement.querySelector("a, button")?.focus();
             if (previous !== job.status) announce(`A job is now ${job.status}.`);
           }

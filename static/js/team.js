@@ -34,8 +34,9 @@
     if (event.target.matches("[data-copy-source]")) event.target.select();
   });
 
+  // The question is the form's, or the clicked button's where one form has several (a job's Delete).
   document.addEventListener("submit", (event) => {
-    const form = event.target.closest("form[data-confirm]");
-    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+    const asking = event.submitter?.matches("[data-confirm]") ? event.submitter : event.target.closest("form[data-confirm]");
+    if (asking && !window.confirm(asking.dataset.confirm)) event.preventDefault();
   });
 })();

@@ -87,6 +87,18 @@ def test_names_rename_search_lightbox_and_one_click_vary(studio, person):
     second.locator(".tile-menu > summary").click()
     second.get_by_role("button", name="Star").click()
     expect(second.locator(".star-btn")).to_have_attribute("aria-pressed", "true")
+    # The page's one tile menu, copied into each tile, starts from that output's own star.
+    page.reload()
+    second = page.locator("article.job").first.locator(".tile").nth(1)
+    second.hover()
+    second.locator(".tile-menu > summary").click()
+    expect(second.get_by_role("button", name="Starred")).to_have_attribute("aria-pressed", "true")
+    # A job's Delete (one form with its re-run buttons) asks first: dismissed, the job stays.
+    jobs = page.locator("article.job").count()
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    job.get_by_role("button", name="Delete").click()
+    page.wait_for_timeout(300)
+    expect(page.locator("article.job")).to_have_count(jobs)
 
     # Search by name, then by starred.
     page.goto("/")
