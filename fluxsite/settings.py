@@ -277,10 +277,13 @@ FLUXSITE_WEBHOOK_ALLOW_HTTP = envbool("FLUXSITE_WEBHOOK_ALLOW_HTTP")
 FLUXSITE_WAKE_SIGNAL = env("FLUXSITE_WAKE_SIGNAL", "auto")
 FLUXSITE_WAKE_TIMEOUT = envfloat("FLUXSITE_WAKE_TIMEOUT", 1.0)
 
+# One task process per qcluster: one dispatcher loop does all WaveSpeed work, and the only other task (the
+# minute's sweep) has nothing to do while it runs. More processes add memory (django-q2 adds its sentinel,
+# monitor and pusher to them), not throughput; scale with more qclusters (containers) instead.
 Q_CLUSTER = {
     "name": FLUXSITE_QUEUE_NAME,
     **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
-    "workers": envint("FLUXSITE_WORKERS", 2),
+    "workers": envint("FLUXSITE_WORKERS", 1),
     "timeout": FLUXSITE_DISPATCH_SECONDS + 60,
     "retry": FLUXSITE_DISPATCH_SECONDS + 120,
     "max_attempts": 3,

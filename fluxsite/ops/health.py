@@ -5,7 +5,6 @@ import threading
 import time
 from pathlib import Path
 
-import redis
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
@@ -25,6 +24,8 @@ def check_broker():
     if not settings.REDIS_URL:
         return check_database()
     if not hasattr(_redis, "client"):
+        import redis  # here, not at the top: it costs every web process ~20 MB, and only a Redis setup uses it
+
         _redis.client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
     _redis.client.ping()
 

@@ -131,3 +131,61 @@ def test_in_simulator_mode_the_app_and_the_simulator_share_one_per_minute_limit(
     assert env["WAVESPEED_MAX_PER_MINUTE"] == per_minute
     assert flags[flags.index("--per-minute") + 1] == per_minute
     assert env["WAVESPEED_MAX_CONCURRENCY"] == flags[flags.index("--concurrency") + 1] == "3"
+
+
+def test_with_a_key_make_run_is_nine_processes_and_the_web_and_worker_are_forked_from_the_launcher(tmp_path, simulator):
+    """Issue 11, footprint: one qcluster task process (with django-q2's cluster, sentinel, monitor and pusher),
+    gunicorn's master and two workers, all forked from the launcher's loaded Django so they share its memory.
+    More processes by default, or a web server or worker exec'd afresh, would cost memory bench/footprint.py
+    counts against its 150 MB."""
+    port = free_port()
+    env = {
+        **os.environ, "FLUXSITE_DATA_DIR": str(tmp_path), "WAVESPEED_API_KEY": "test-key",
+        "WAVESPEED_BASE_URL": simulator.base_url, "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    for name in ("DATABASE_URL", "REDIS_URL", "FLUXSITE_WORKERS", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS"):
+        env.pop(name, None)  # the defaults are what is tested
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, capture_output=True, check=True)
+    log = open(tmp_path / "run.log", "w")
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "fluxsite.run", "--port", str(port), "--simulator-port", str(free_port())],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    started = {}
+    try:
+        def serving():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok
+            except requests.RequestException:
+                return False
+
+        wait_for(serving, 60, "the web server starting")
+        started = wait_for(lambda: (found := descendants(launcher.pid)) and len(found) >= 8 and found, 30, "eight processes")
+        time.sleep(2)  # nothing more comes
+        started = descendants(launcher.pid)
+
+        assert len(started) == 8, (tmp_path / "run.log").read_text()[-3000:]
+        own = Path(f"/proc/{launcher.pid}/cmdline").read_bytes()
+        assert all(Path(f"/proc/{pid}/cmdline").read_bytes() == own for pid in started)  # forked, none exec'd
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(timeout=40)
+        for pid in still_alive(started):
+            os.kill(pid, signal.SIGKILL)
+        log.close()
+
+
+def test_gunicorn_loads_the_app_before_forking_and_hands_no_database_connection_to_a_worker(monkeypatch):
+    """preload_app shares the app's memory among the workers; a connection opened while loading must be closed
+    in the master before each fork (max_requests recycling forks again), or two processes would use it."""
+    from django.db import connections
+
+    from fluxsite import gunicorn_conf
+
+    closed = []
+    monkeypatch.setattr(connections, "close_all", lambda: closed.append(True))
+
+    gunicorn_conf.pre_fork(server=None, worker=None)
+
+    assert gunicorn_conf.preload_app is True
+    assert closed == [True]
