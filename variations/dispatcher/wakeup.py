@@ -63,25 +63,25 @@ def socket_path():
 
 
 class _RedisSender:
-    """One Redis client per process (made after any fork), quiet for a while after a failure."""
+    """One Redis client per process and URL (made anew after a fork), quiet for a while after a failure."""
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.pid = None
+        self.made_for = None  # (pid, REDIS_URL) of self.client
         self.client = None
-        self.failed_at = -SENDER_BACKOFF
+        self.failed_at = 0.0
 
     def publish(self):
-        if time.monotonic() - self.failed_at < SENDER_BACKOFF:
-            return
         with self.lock:
-            if self.pid != os.getpid() or self.client is None:
+            if self.made_for != (os.getpid(), settings.REDIS_URL):
                 import redis
 
                 self.client = redis.Redis.from_url(
                     settings.REDIS_URL, socket_connect_timeout=SEND_TIMEOUT, socket_timeout=SEND_TIMEOUT
                 )
-                self.pid = os.getpid()
+                self.made_for, self.failed_at = (os.getpid(), settings.REDIS_URL), -SENDER_BACKOFF
+            if time.monotonic() - self.failed_at < SENDER_BACKOFF:
+                return
             client = self.client
         try:
             client.publish(redis_channel(), b"1")
