@@ -42,7 +42,8 @@ def markdown(result):
             f"{run['n']:,}", f"{run['create_seconds']:.1f}", f"{run['wall_seconds']:.1f}", f"{run['best_seconds']:.1f}", f"{1000 * figures['wall']:.2f}",
             f"{1000 * figures['dispatcher_cpu']:.2f}" if dispatcher else "–",
             f"{figures['queries']:.1f}" if dispatcher else "–", f"{1000 * figures['worker_cpu']:.2f}",
-            f"{run['requests_per_job']:.2f}", f"{1000 * run['bench_cpu_seconds'] / run['n']:.2f}",
+            f"{run['requests_per_job']:.2f}", f"{run['learn_p50']:.2f} / {run['store_p50']:.2f}",
+            f"{1000 * run['bench_cpu_seconds'] / run['n']:.2f}",
         ))
         memory += [(f"{run['n']:,}", p["role"], p["command"], f"{p['pss_mb']:.0f}", f"{p['rss_mb']:.0f}")
                    for p in run["processes_at_end"]]
@@ -55,7 +56,8 @@ its `dispatcher run:` log lines; worker CPU is all qcluster processes' user + sy
 client CPU is the bench process's own, on the same 2 cores.
 
 {markdown_table(("N", "creating jobs s", "wall s", "best possible s", "wall ms/job", "dispatcher CPU ms/job", "queries/job",
-                 "worker CPU ms/job", "requests/job", "simulator + client CPU ms/job"), rows)}
+                 "worker CPU ms/job", "requests/job", "finish → app knows / → stored, p50 s",
+                 "simulator + client CPU ms/job"), rows)}
 
 Memory of each process at the end of each run (`/proc/<pid>/smaps_rollup`; PSS counts shared pages once
 across processes, RSS in each):

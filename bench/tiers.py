@@ -64,6 +64,7 @@ def run_row(name, run):
         name, run["n"], f"{run['wall_seconds']:.1f}", f"{run['best_seconds']:.1f}",
         f"{run['wall_seconds'] / run['best_seconds']:.3f}", f"{run['budget_used']:.1%}" if run["budget_used"] else "–",
         run["rejected_429"], f"{run['most_in_a_minute']}", run["max_in_flight"], f"{run['requests_per_job']:.2f}",
+        f"{run['learn_p50']:.2f} / {run['store_p50']:.2f}",
         f"{1000 * dispatcher['cpu_seconds'] / run['n']:.1f}" if dispatcher else "–",
         f"{dispatcher['queries'] / run['n']:.1f}" if dispatcher else "–",
         f"{1000 * run['worker_cpu_seconds'] / run['n']:.1f}", f"{1000 * run['bench_cpu_seconds'] / run['n']:.1f}",
@@ -88,5 +89,5 @@ the dispatcher's); simulator + client CPU is the bench process's own (the simula
 creation), which shares the 2 cores with the app.
 
 {markdown_table(("run", "N", "wall s", "best possible s", "÷ best", "budget used", "429s", "most in 60 s",
-                 "max in flight", "requests/job", "dispatcher CPU ms/job", "queries/job", "worker CPU ms/job",
+                 "max in flight", "requests/job", "finish → app knows / → stored, p50 s", "dispatcher CPU ms/job", "queries/job", "worker CPU ms/job",
                  "simulator + client CPU ms/job"), rows)}{skipped}"""
