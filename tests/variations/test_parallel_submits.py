@@ -173,3 +173,20 @@ def test_a_burst_whose_submits_all_went_unanswered_is_settled_by_its_tagged_webh
         job.refresh_from_db()
         assert job.status == Status.COMPLETED, job.error
         assert stats["predictions"][job.prediction_id]["seed"] == job.seed  # the simulator's record: its own task
+
+
+def test_an_answer_that_comes_after_the_tagged_webhook_leaves_the_job_on_its_task(fake_wavespeed, source, member):
+    """The webhook settled the job first (its submit's answer was slow, not lost): the answer then finds the
+    job moved on, and must not take it for a cancel and delete the task."""
+    from variations.dispatcher.reconcile import settle_tagged
+    from wavespeed_api import Prediction
+
+    job = claimed_together(queue(source, member))[0]
+    task = arrives(job)
+    delivered = {"id": task.id, "model": MODEL_ID, "status": "completed", "created_at": timezone.now().isoformat()}
+    assert settle_tagged(Variation.objects.get(pk=job.pk), delivered)
+
+    dispatcher.Dispatcher("test").submits.accepted(job, "", None, True, Prediction(task.id, "created"))
+
+    job.refresh_from_db()
+    assert (job.status, job.prediction_id, job.delete_pending) == (Status.PROCESSING, task.id, False)
