@@ -13,6 +13,7 @@ import argparse
 import importlib
 import json
 import platform
+import re
 import sys
 import time
 import traceback
@@ -28,6 +29,8 @@ SECTIONS = {
     "throughput": 2, "tiers": 5, "growth": 7, "footprint": 2, "gallery": 3, "upload": 0.5,
 }
 
+DIRECTORIES = re.compile(r"(?<![\w.])/(?:[^\s'\"/]+/)+")
+
 
 def say(text):
     print(f"[bench] {text}", file=sys.stderr, flush=True)
@@ -40,9 +43,9 @@ def run_section(name, quick):
         result = importlib.import_module(f"bench.{name}").run(quick)
     except Exception as exc:  # noqa: BLE001 (any failure of one section is reported, not fatal)
         traceback.print_exc()
-        result = {"error": f"{type(exc).__name__}: {exc}",
-                  "targets": [{"measurement": f"{name} section", "result": f"not measured: {type(exc).__name__}: {exc}",
-                               "target": "", "met": None}]}
+        error = DIRECTORIES.sub("", f"{type(exc).__name__}: {exc}")  # no paths of this machine in the report
+        result = {"error": error,
+                  "targets": [{"measurement": f"{name} section", "result": f"not measured: {error}", "target": "", "met": None}]}
     result.update(quick=quick, seconds=time.monotonic() - started)
     return result
 

@@ -20,8 +20,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 MB = 2**20
 PNG_LIMIT = 20 * MB  # the app's (and WaveSpeed's) upload limit
-
-MAX_SECONDS, MAX_EXTRA_MB = 1.5, 250
+MAX_SECONDS, MAX_EXTRA_MB = 1.5, 250  # the targets
 
 
 def photo_like_jpeg(path, size=(6000, 4000)):
@@ -60,7 +59,7 @@ def measure_in_this_process(file_name):
     django.setup()
     from django.conf import settings
 
-    from variations import services
+    from variations.services import sources
 
     data = Path(file_name).read_bytes()
     for image_format in ("PNG", "JPEG"):  # imports and codecs loaded before measuring
@@ -112,7 +111,7 @@ def run(quick):
         }
         for item in files
     ]
-    return {"files": files, "targets": targets}
+    return {"rows": files, "targets": targets}
 
 
 if __name__ == "__main__":

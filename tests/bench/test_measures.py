@@ -103,3 +103,15 @@ def test_only_merges_one_section_into_the_results_there_are(tmp_path, monkeypatc
     assert list(sections) == ["throughput", "upload"] and sections["upload"]["targets"][0]["met"] is True
     written = (tmp_path / "README.md").read_text()
     assert "| upload | 1 | 1 | yes |" in written and "Not measured: `Boom: x`" in written
+
+
+def test_a_failing_section_is_recorded_as_not_measured_without_the_machines_paths(monkeypatch):
+    class Broken:
+        @staticmethod
+        def run(quick):
+            raise RuntimeError("could not open /srv/somewhere/data/db.sqlite3")
+
+    monkeypatch.setattr(run.importlib, "import_module", lambda name: Broken)
+    result = run.run_section("gallery", quick=True)
+    assert result["targets"][0]["met"] is None
+    assert result["targets"][0]["result"] == "not measured: RuntimeError: could not open db.sqlite3"
