@@ -1,12 +1,13 @@
 """Pages and JSON go out gzip-compressed; media and zips as they are; static files under hashed names with a
-year's cache, through the real setup (collectstatic's manifest, whitenoise), as `make run` serves them."""
+year's cache, through the real setup (collectstatic's manifest, whitenoise), as `make run` serves them; and a
+full gallery page stays light."""
 
 import gzip
 import re
 
 from django.urls import reverse
 
-from tests.factories import pages_as
+from tests.factories import make_job, pages_as
 
 GZIP = {"Accept-Encoding": "gzip, deflate, br"}
 HASHED_STYLESHEET = re.compile(r'href="(/static/css/studio\.[0-9a-f]{12}\.css)"')
@@ -58,3 +59,13 @@ def test_pages_link_static_files_by_hashed_name_served_with_a_years_cache(member
 
 def cache_seconds(response):
     return int(re.search(r"max-age=(\d+)", response["Cache-Control"]).group(1))
+
+
+def test_a_gallery_page_of_30_outputs_is_under_60_kb_of_html(member, source):
+    """The issue's page weight (`make bench` measures it too): a full page, 10 jobs of 3 outputs, as their owner
+    sees it, with every control. Tiles share one menu (includes/tile_menu.html) instead of carrying 30."""
+    for _ in range(10):
+        make_job(source, member, outputs=3, size="256*256")
+    html = pages_as(member).get(reverse("source-gallery", args=[source.pk])).content
+    assert html.count(b'<figure class="tile ') == 30 and html.count(b'<template id="tile-menu"') == 1
+    assert len(html) < 60_000, len(html)
