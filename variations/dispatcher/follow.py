@@ -6,7 +6,6 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Min
 from django.utils import timezone
 
 import wavespeed_api as wavespeed
@@ -50,20 +49,22 @@ class Follows:
         self.delete_retry_at = {}
         self.delete_attempts = {}  # job id -> deletes that failed for now
 
-    def poll_due(self):
+    def poll_due(self, followed):
         """Poll the predictions whose time has come, and note when the next poll or store retry is due (the loop
-        wakes then)."""
-        self.next_poll_due = None
-        room = self.loop.threads * 2 - len(self.loop.futures)
-        if room <= 0:
-            return
+        wakes then). `followed`: the pass's look (Dispatcher.look); its jobs are read only when one is due."""
         now = timezone.now()
+        # A store retry (STORING, next_poll_at after a failed download) wakes the loop too.
+        later = [job.next_poll_at for job in followed if job.status in (Status.PROCESSING, Status.STORING)
+                 and job.next_poll_at is not None and job.next_poll_at > now]
+        self.next_poll_due = min(later, default=None)
+        room = self.loop.threads * 2 - len(self.loop.futures)
+        due = any(job.status == Status.PROCESSING and job.next_poll_at is not None and job.next_poll_at <= now
+                  and job.pk not in self.loop.busy for job in followed)
+        if room <= 0 or not due:
+            return
         following = Variation.objects.filter(status=Status.PROCESSING)
         for job in following.filter(next_poll_at__lte=now).exclude(pk__in=self.loop.busy).order_by("next_poll_at")[:room]:
             self.loop.launch(self.poll, self.on_polled, job)
-        # A store retry (STORING, next_poll_at after a failed download) wakes the loop too.
-        later = Variation.objects.filter(status__in=[Status.PROCESSING, Status.STORING], next_poll_at__gt=now)
-        self.next_poll_due = later.aggregate(due=Min("next_poll_at"))["due"]
 
     def poll(self, job):
         return self.loop.client().get_result(job.prediction_id)
@@ -88,14 +89,20 @@ class Follows:
         if job.status == Status.STORING:
             self.loop.timing.learn(job, prediction.inference_ms)
 
-    def expire_overdue(self):
+    def expire_overdue(self, followed):
         timeout = settings.WAVESPEED_PREDICTION_TIMEOUT
         limit = timezone.now() - timedelta(seconds=timeout)
+        if not any(job.status == Status.PROCESSING and job.submitted_at is not None and job.submitted_at < limit
+                   and job.pk not in self.loop.busy for job in followed):
+            return
         for job in Variation.objects.filter(status=Status.PROCESSING, submitted_at__lt=limit).exclude(pk__in=self.loop.busy):
             apply(job, Stage.TIMEOUT, Answer.OVERDUE, timeout=timeout)
 
-    def send_deletes(self):
+    def send_deletes(self, followed):
         now = time.monotonic()
+        if not any(job.delete_pending and job.prediction_id and job.pk not in self.loop.busy
+                   and self.delete_retry_at.get(job.pk, 0) <= now for job in followed):
+            return
         pending = Variation.objects.filter(delete_pending=True).exclude(prediction_id="").exclude(pk__in=self.loop.busy)
         for job in pending:
             if self.delete_retry_at.get(job.pk, 0) <= now:

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -41,6 +42,10 @@ from .timing import PollTiming
 from .wakeup import Waker, notify
 
 log = logging.getLogger(__name__)
+
+# Jobs the dispatcher follows (every one but the queued): in flight, being stored, or waiting for a delete.
+FOLLOWED = Q(status__in=[Status.SUBMITTING, Status.PROCESSING, Status.STORING]) | Q(delete_pending=True)
+Followed = namedtuple("Followed", ["pk", "status", "next_poll_at", "submitted_at", "delete_pending", "prediction_id"])
 
 
 def wake_dispatcher():
@@ -87,6 +92,7 @@ class Dispatcher:
         # failed or cancelled one), for the stats line. Jobs ended with no pool work (a timeout, a budget
         # refusal at claim) or by the web process (a webhook's failure, a cancel) are not counted.
         self.finished = 0
+        self.passes = 0  # loop passes, for the stats line
         self.pool = ThreadPoolExecutor(
             max_workers=self.threads, thread_name_prefix="wavespeed", initializer=self.queries.install
         )
@@ -111,8 +117,8 @@ class Dispatcher:
             finally:
                 self.waker.close()
         log.info(
-            "dispatcher run: seconds=%.3f jobs=%d queries=%d cpu_seconds=%.3f",
-            time.monotonic() - started, self.finished, self.queries.count, cpu_seconds() - cpu,
+            "dispatcher run: seconds=%.3f jobs=%d queries=%d cpu_seconds=%.3f passes=%d",
+            time.monotonic() - started, self.finished, self.queries.count, cpu_seconds() - cpu, self.passes,
         )
 
     def loop(self, deadline):
@@ -130,11 +136,13 @@ class Dispatcher:
                     report_wavespeed_errors()
                 self.collect()
                 if now < deadline:
-                    self.follows.send_deletes()
-                    self.follows.expire_overdue()
-                    self.submits.send_queued()
-                    self.follows.poll_due()
-                    self.stores.store_finished()
+                    followed = self.look()
+                    self.passes += 1
+                    self.follows.send_deletes(followed)
+                    self.follows.expire_overdue(followed)
+                    self.submits.send_queued(followed)
+                    self.follows.poll_due(followed)
+                    self.stores.store_finished(followed)
                     self.reconciler.settle_unanswered()
                 if not self.futures and (now >= deadline or not self.has_work()):
                     break
@@ -143,6 +151,11 @@ class Dispatcher:
             self.pool.shutdown(wait=True)
             self.collect()
             report_wavespeed_errors()
+
+    def look(self):
+        """One query a pass: what each stage needs to know whether it has anything to do (a stage queries its
+        jobs only then). Bounded by the concurrency cap, so its cost does not grow with the queue."""
+        return list(Variation.objects.filter(FOLLOWED).values_list(*Followed._fields, named=True))
 
     def launch(self, work, on_done, job, *args):
         """Run `work(job, *args)` in the pool; `on_done(job, future)` runs on the loop's thread after."""
@@ -236,7 +249,7 @@ def cpu_seconds():
 def work_remains(include_queued=True):
     """Is any job waiting for the dispatcher? Queued jobs do not count while WaveSpeed refuses the key,
     nor without a key at all (they wait, untouched, until one is set)."""
-    active = Q(status__in=[Status.SUBMITTING, Status.PROCESSING, Status.STORING]) | Q(delete_pending=True)
+    active = FOLLOWED
     if include_queued and settings.WAVESPEED_API_KEY:
         active |= Q(status=Status.QUEUED)
     return Variation.objects.filter(active).exists()

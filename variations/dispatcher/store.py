@@ -25,8 +25,13 @@ class Stores:
     def __init__(self, loop):
         self.loop = loop
 
-    def store_finished(self):
-        ready = Variation.objects.filter(status=Status.STORING, next_poll_at__lte=timezone.now())
+    def store_finished(self, followed):
+        """Copy the outputs of finished predictions whose time has come (`followed`: the pass's look)."""
+        now = timezone.now()
+        if not any(job.status == Status.STORING and job.next_poll_at is not None and job.next_poll_at <= now
+                   and job.pk not in self.loop.busy for job in followed):
+            return
+        ready = Variation.objects.filter(status=Status.STORING, next_poll_at__lte=now)
         ready = ready.exclude(pk__in=self.loop.busy).select_related("source").prefetch_related("outputs")
         for job in ready[: self.loop.threads]:
             self.loop.launch(self.fetch, self.on_stored, job, {o.index for o in job.outputs.all()})

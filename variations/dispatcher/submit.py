@@ -89,26 +89,35 @@ class Submits:
         self.uploaded_urls = {}  # source id -> URL uploaded by a submit under way (then saved on the Source)
         self.window_opens_at = 0.0  # time.monotonic() when the per-minute window lets the next job go (the loop wakes)
 
-    def send_queued(self):
+    def send_queued(self, followed=None):
         """Claim, as one burst, the oldest queued jobs that fit the concurrency cap, the per-minute limit,
-        the budget and FLUXSITE_SUBMIT_PARALLELISM (0: no cap of its own), once the last burst has ended."""
+        the budget and FLUXSITE_SUBMIT_PARALLELISM (0: no cap of its own), once the last burst has ended.
+        `followed`: the pass's look (Dispatcher.look), which tells the slots taken without a query of its own."""
+        if time.monotonic() < self.window_opens_at:
+            return  # the per-minute window has no room for the next job yet: the loop wakes when it has
         self.window_opens_at = 0.0
         if self.sending or self.loop.key_refused or time.monotonic() < self.paused_until:
             return
-        in_flight = Variation.objects.filter(Q(status__in=IN_FLIGHT_STATUSES) | Q(delete_pending=True)).count()
+        if followed is None:
+            in_flight = Variation.objects.filter(Q(status__in=IN_FLIGHT_STATUSES) | Q(delete_pending=True)).count()
+        else:
+            in_flight = sum(1 for job in followed if job.status in IN_FLIGHT_STATUSES or job.delete_pending)
         free = settings.WAVESPEED_MAX_CONCURRENCY - in_flight
         if settings.FLUXSITE_SUBMIT_PARALLELISM:
             free = min(free, settings.FLUXSITE_SUBMIT_PARALLELISM)
         if free <= 0:
+            return
+        queued = Variation.objects.filter(status=Status.QUEUED).select_related("source", "owner").order_by("created_at")
+        queued = list(queued[:free])
+        if not queued:
             return
         per_minute = settings.WAVESPEED_MAX_PER_MINUTE
         used = 0
         if per_minute:
             window = timezone.now() - timedelta(seconds=60)
             used = Variation.objects.filter(submitted_at__gte=window).aggregate(n=Sum("num_images"))["n"] or 0
-        queued = Variation.objects.filter(status=Status.QUEUED).select_related("source").order_by("created_at")
         burst = timezone.now()  # one claim moment: reconcile.settle reads equal times as one burst
-        for job in queued[:free]:
+        for job in queued:
             if per_minute and used + job.num_images > per_minute:
                 # Jobs go out in order: the next one waits for the window to move, and the loop wakes just then.
                 self.window_opens_at = window_opens(window, used, job.num_images, per_minute)
@@ -154,6 +163,7 @@ class Submits:
 
     def on_sent(self, job, future):
         self.sending.discard(job.pk)
+        self.window_opens_at = 0.0  # a job not sent gives its place in the window back: read the window again
         try:
             uploaded, price, quoted, prediction = future.result()
         except NotSent as exc:
@@ -177,7 +187,8 @@ class Submits:
 
     def accepted(self, job, uploaded, price, quoted, prediction):
         now = timezone.now()
-        costs.record_price(job, price)
+        if price != job.cost_usd:  # admit() wrote the estimate; WaveSpeed's quote differs
+            costs.record_price(job, price)
         if uploaded:  # from now on the Source row holds it, and a 1402 can make it forget it
             job.source.remember_upload(uploaded, at=now)
             self.uploaded_urls.pop(job.source_id, None)
