@@ -68,6 +68,11 @@ def _rotated(image):
     return image.getexif().get(0x0112, 1) in (5, 6, 7, 8)
 
 
+# libwebp's effort (0-6): 2 encodes a 512 px thumbnail in less than half the CPU of 4 (8 ms against 18; the
+# dispatcher makes one per output) for files about 3 % larger at the same quality.
+THUMBNAIL_EFFORT = 2
+
+
 def make_thumbnail(image, size=None):
     """A WebP at most `size` px on its longest side, upright, in RGB(A)."""
     size = size or settings.FLUXSITE_THUMBNAIL_PX
@@ -83,7 +88,7 @@ def make_thumbnail(image, size=None):
         image = image.convert("RGB")
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    image.save(out, "WEBP", quality=82, method=4)
+    image.save(out, "WEBP", quality=82, method=THUMBNAIL_EFFORT)
     return out.getvalue()
 
 
