@@ -16,7 +16,7 @@ from variations.services import jobs as job_services
 import wavespeed_api as wavespeed
 from variations.connection import wavespeed_client
 from variations import costs
-from variations.dispatcher.submit import admit
+from variations.dispatcher.submit import admit, claim
 from variations.models import ErrorCode, Status, Variation
 from variations.params import VariationParams
 
@@ -76,9 +76,9 @@ def test_a_price_answer_without_a_usable_number_is_malformed(body):
 
 
 def claimed(source, owner, **params):
-    """A job as the dispatcher holds it just before admit(): claimed, SUBMITTING."""
+    """A job as the dispatcher holds it just before admit(): claimed (with the price the app can tell), SUBMITTING."""
     job = make_job(source, owner, Status.QUEUED, outputs=params.pop("num_images", 1), **params)
-    assert job.move_to(Status.SUBMITTING, submitted_at=timezone.now(), submit_attempts=1)
+    assert claim([job], timezone.now()) == [job]
     return job
 
 
@@ -94,24 +94,35 @@ def test_the_submit_thread_fetches_the_price_and_the_job_records_it(source, memb
 
 
 @responses.activate
-def test_admit_records_the_last_price_of_the_same_parameters(source, member, caplog):
+def test_the_claim_records_the_last_price_of_the_same_parameters(source, member, caplog):
     responses.post(PRICE_URL, status=503)
     responses.post(PRICING_URL, status=503)
     earlier = make_job(source, member, Status.COMPLETED, num_images=1, size="512*512")
     spend(earlier, "0.025")
-    job = claimed(source, member, num_images=1, size="512*512")
-    assert admit(job) is True
+    job = make_job(source, member, Status.QUEUED, num_images=1, size="512*512")
+    other = make_job(source, member, Status.QUEUED, outputs=2, num_images=2, size="512*512")
+    assert claim([job, other], timezone.now()) == [job, other]
+    assert admit(job) is True and admit(other) is True
     job.refresh_from_db()
-    assert job.cost_usd == Decimal("0.025")
+    assert (job.status, job.cost_usd, job.submit_attempts) == (Status.SUBMITTING, Decimal("0.025"), 1)
 
-    other = claimed(source, member, num_images=2, size="512*512")
-    assert admit(other) is True
     other.refresh_from_db()
+    assert other.status == Status.SUBMITTING
     assert other.cost_usd is None  # never priced: recorded as unknown, not as free
     assert costs.fetch_price(other) is None
     assert "price unavailable" in caplog.text
     assert costs.fetch_price(other) is None
     assert len(responses.calls) == 2  # both price endpoints once; after that WaveSpeed is not asked for a while
+
+
+def test_a_claim_takes_only_jobs_still_queued(source, member):
+    queued = make_job(source, member, Status.QUEUED)
+    cancelled = make_job(source, member, Status.CANCELLED)
+    burst = timezone.now()
+    assert claim([queued, cancelled], burst) == [queued]
+    cancelled.refresh_from_db()
+    assert (cancelled.status, cancelled.submit_attempts) == (Status.CANCELLED, 0) and cancelled.submitted_at != burst
+    assert Variation.objects.get(pk=queued.pk).submitted_at == burst
 
 
 def test_a_job_over_the_monthly_budget_is_not_sent_and_says_why(settings, source, member, colleague):

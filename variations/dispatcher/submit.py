@@ -12,14 +12,14 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 import wavespeed_api as wavespeed
 
 from .. import costs, ledger
-from ..models import IN_FLIGHT_STATUSES, Status, Variation
-from .outcomes import Answer, Stage, answer_to, apply
+from ..models import IN_FLIGHT_STATUSES, TRANSITIONS, Status, Variation
+from .outcomes import OUTCOMES, Answer, Stage, answer_to, apply
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,37 @@ class NotSent(Exception):
         self.message = message
 
 
+def claim(jobs, burst):
+    """Claim queued `jobs` as one burst: Stage.CLAIM's outcome (SUBMITTING, the claim moment `burst`, one more
+    attempt) with the price the app can tell without asking WaveSpeed (WaveSpeed's fresh quote comes in the
+    submit thread, Submits.price), in one conditional UPDATE per price instead of two writes a job. Each row
+    changes only if it is still queued, as Variation.move_to would have it; the jobs claimed are those that
+    carry the burst's moment afterwards (a cancel since leaves it, and ACCEPTED_AFTER_CANCEL deletes the
+    task). Returns them, as they now stand."""
+    outcome = OUTCOMES[Stage.CLAIM, Answer.SLOT_FREE]
+    if outcome.status not in TRANSITIONS[Status.QUEUED]:
+        raise ValueError(f"a job may not go from {Status.QUEUED} to {outcome.status}")
+    prices = {}  # price -> jobs
+    for job in jobs:
+        estimated = costs.estimate(job)
+        prices.setdefault(estimated[0] if estimated else None, []).append(job)
+    for price, group in prices.items():
+        fields = {"status": outcome.status, "submitted_at": burst, "submit_attempts": F("submit_attempts") + 1}
+        if price is not None:
+            fields["cost_usd"] = price
+        Variation.objects.filter(pk__in=[job.pk for job in group], status=Status.QUEUED).update(**fields)
+    taken = set(Variation.objects.filter(pk__in=[job.pk for job in jobs], submitted_at=burst).values_list("pk", flat=True))
+    for price, group in prices.items():
+        for job in group:
+            if job.pk in taken:
+                job.status, job.submitted_at, job.submit_attempts = outcome.status, burst, job.submit_attempts + 1
+                job.cost_usd = job.cost_usd if price is None else price
+    return [job for job in jobs if job.pk in taken]
+
+
 def admit(job):
-    """For a job just claimed: record the price the app can tell without asking WaveSpeed, and send it only
-    if it fits this month's budget. False, having failed the job saying why, when it does not. WaveSpeed's
-    fresh quote comes in the submit thread (Submits.price)."""
-    estimated = costs.estimate(job)
-    costs.record_price(job, estimated[0] if estimated else None)
+    """For a job just claimed: send it only if its price fits this month's budget. False, having failed the
+    job saying why, when it does not."""
     refusal = costs.budget_refusal(job, job.cost_usd)
     if refusal:
         apply(job, Stage.BUDGET, Answer.OVER_BUDGET, message=refusal)
@@ -117,19 +142,23 @@ class Submits:
             window = timezone.now() - timedelta(seconds=60)
             used = Variation.objects.filter(submitted_at__gte=window).aggregate(n=Sum("num_images"))["n"] or 0
         burst = timezone.now()  # one claim moment: reconcile.settle reads equal times as one burst
+        fitting = []
         for job in queued:
             if per_minute and used + job.num_images > per_minute:
                 # Jobs go out in order: the next one waits for the window to move, and the loop wakes just then.
                 self.window_opens_at = window_opens(window, used, job.num_images, per_minute)
                 break
-            claimed = apply(job, Stage.CLAIM, Answer.SLOT_FREE, submitted_at=burst, submit_attempts=job.submit_attempts + 1)
-            if claimed and admit(job):
-                used += job.num_images
-                self.sending.add(job.pk)
-                self.loop.launch(self.send, self.on_sent, job)
+            used += job.num_images
+            fitting.append(job)
+        # With a monthly budget each job is weighed against the jobs claimed before it only, in the queue's order.
+        for batch in [[job] for job in fitting] if settings.FLUXSITE_MONTHLY_BUDGET_USD else [fitting]:
+            for job in claim(batch, burst):
+                if admit(job):
+                    self.sending.add(job.pk)
+                    self.loop.launch(self.send, self.on_sent, job)
 
     def price(self, job):
-        """(price, quoted) in a pool thread: WaveSpeed's quote, else the estimate admit() recorded. Money fails
+        """(price, quoted) in a pool thread: WaveSpeed's quote, else the estimate the claim recorded. Money fails
         closed: with a budget set, a job without any price, or over the budget at WaveSpeed's quote, is NotSent."""
         quote = costs.fetch_price(job)
         price = job.cost_usd if quote is None else quote
@@ -187,7 +216,7 @@ class Submits:
 
     def accepted(self, job, uploaded, price, quoted, prediction):
         now = timezone.now()
-        if price != job.cost_usd:  # admit() wrote the estimate; WaveSpeed's quote differs
+        if price != job.cost_usd:  # the claim wrote the estimate; WaveSpeed's quote differs
             costs.record_price(job, price)
         if uploaded:  # from now on the Source row holds it, and a 1402 can make it forget it
             job.source.remember_upload(uploaded, at=now)
