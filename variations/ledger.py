@@ -8,7 +8,7 @@ precision (fractions of a cent) and show the same way everywhere (`format_usd`).
 
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
@@ -47,21 +47,24 @@ def refund(job, prediction_id):
 
 
 def _write(job, prediction_id, kind, amount, quoted, when=None):
+    """One entry per task and kind: one written already (a webhook and a poll, or two processes) is enough. One
+    statement, no transaction of its own (the dispatcher writes one per job on its loop); a job deleted meanwhile
+    (its foreign key, checked at commit) writes nothing."""
     owner = job.owner
+    entry = LedgerEntry(
+        job=job,
+        owner=owner,
+        owner_name=owner.get_username() if owner else "",
+        prediction_id=prediction_id,
+        kind=kind,
+        amount_usd=amount,
+        num_images=job.num_images,
+        quoted=quoted,
+        created_at=when or timezone.now(),
+    )
     try:
-        with transaction.atomic():
-            LedgerEntry.objects.create(
-                job=job,
-                owner=owner,
-                owner_name=owner.get_username() if owner else "",
-                prediction_id=prediction_id,
-                kind=kind,
-                amount_usd=amount,
-                num_images=job.num_images,
-                quoted=quoted,
-                created_at=when or timezone.now(),
-            )
-    except IntegrityError:  # written already (a webhook and a poll, or two processes): once is enough
+        LedgerEntry.objects.bulk_create([entry], ignore_conflicts=True)
+    except IntegrityError:
         pass
 
 
