@@ -20,6 +20,7 @@ from variations.dispatcher.outcomes import (
     Stage,
     answer_to,
     apply,
+    apply_together,
 )
 from variations.models import MAX_SUBMIT_ATTEMPTS, TRANSITIONS, ErrorCode, Status, Variation
 
@@ -167,6 +168,26 @@ def test_a_write_that_keeps_the_status_changes_nothing_once_the_job_moved_on(sou
     assert not apply(job, Stage.POLL, Answer.RUNNING, poll_count=3, poll_gap=1.0)
 
     assert fresh(job).poll_count == 2
+
+
+def test_running_polls_written_together_touch_only_jobs_still_processing(source, member):
+    first = job_at(source, member, Status.PROCESSING, prediction_id="p1", poll_count=2)
+    second = job_at(source, member, Status.PROCESSING, prediction_id="p2", poll_count=5)
+    cancelled = job_at(source, member, Status.PROCESSING, prediction_id="p3", poll_count=1)
+    Variation.objects.filter(pk=cancelled.pk).update(status=Status.CANCELLED)  # cancelled meanwhile
+    before = timezone.now()
+
+    written = apply_together(Stage.POLL, Answer.RUNNING, [
+        (first, {"poll_count": 3, "poll_gap": 1.0}), (second, {"poll_count": 6, "poll_gap": 4.0}),
+        (cancelled, {"poll_count": 2, "poll_gap": 1.0}),
+    ])
+
+    assert written == 2
+    assert fresh(first).poll_count == 3 and fresh(second).poll_count == 6 and fresh(cancelled).poll_count == 1
+    assert before + timedelta(seconds=1) <= fresh(first).next_poll_at < before + timedelta(seconds=4)
+    assert fresh(second).next_poll_at >= before + timedelta(seconds=4)
+    with pytest.raises(ValueError):  # a change of status is each job's own conditional write (apply)
+        apply_together(Stage.RESULT, Answer.COMPLETED, [(first, {"poll_count": 4})])
 
 
 def test_a_task_taken_after_a_cancel_is_marked_for_deleting(source, member):

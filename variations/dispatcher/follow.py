@@ -12,7 +12,7 @@ import wavespeed_api as wavespeed
 
 from .. import ledger
 from ..models import ErrorCode, Status, Variation
-from .outcomes import MAX_DELETE_ATTEMPTS, OUTCOMES, Answer, Stage, answer_to, apply, result_answer
+from .outcomes import MAX_DELETE_ATTEMPTS, OUTCOMES, Answer, Stage, answer_to, apply, apply_together, result_answer
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class Follows:
         self.next_poll_due = None  # when the next poll falls due (None: none planned)
         self.delete_retry_at = {}
         self.delete_attempts = {}  # job id -> deletes that failed for now
+        self.running = []  # (job, facts) of polls that found the prediction running, until write_running
 
     def poll_due(self, followed):
         """Poll the predictions whose time has come, and note when the next poll or store retry is due (the loop
@@ -80,8 +81,13 @@ class Follows:
             return
         if prediction.finished:
             self.record(job, prediction, **polled)
-        else:
-            apply(job, Stage.POLL, Answer.RUNNING, poll_gap=self.loop.timing.next_poll_delay(job), **polled)
+        else:  # written with the others of this collect (write_running)
+            self.running.append((job, {"poll_gap": self.loop.timing.next_poll_delay(job), **polled}))
+
+    def write_running(self):
+        """Write the polls that found their predictions still running, all those of one collect in one UPDATE."""
+        running, self.running = self.running, []
+        apply_together(Stage.POLL, Answer.RUNNING, running)
 
     def record(self, job, prediction, **counted):
         """Record a finished prediction, and learn from its duration when to poll the next ones."""

@@ -175,6 +175,10 @@ class Dispatcher:
                 log.exception("dispatcher could not record the outcome for job %s", job.pk)
             if job.status != status and job.status in TERMINAL_STATUSES:
                 self.finished += 1
+        try:
+            self.follows.write_running()
+        except Exception:
+            log.exception("dispatcher could not record polls of running predictions")
 
     def client(self):
         """One client for every thread: its session's keep-alive pool holds a connection per pool thread."""

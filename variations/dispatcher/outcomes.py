@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 import wavespeed_api as wavespeed
@@ -304,3 +305,34 @@ def apply(job, stage, answer, effects=None, **facts):
     if not outcome.any_status:
         rows = rows.filter(status=job.status)
     return bool(rows.update(**fields))
+
+
+def apply_together(stage, answer, facts_by_job):
+    """apply() for many jobs at once, for an outcome that leaves the status as it is and writes only facts
+    (a poll that found the prediction still running): one UPDATE in which each job's row changes only while
+    the job is still in the status the stage met it in, as apply's own write would. `facts_by_job`:
+    [(job, facts)]. Returns how many rows were written."""
+    outcome = OUTCOMES[stage, answer]
+    if outcome.status is not None or outcome.error is not None or outcome.retry or outcome.any_status \
+            or outcome.refuse_key or outcome.pause_submits:
+        raise ValueError(f"{stage.name} {answer.name} is not written together")
+    values = {}  # field name -> {job id: value}
+    for job, facts in facts_by_job:
+        if STAGE_STATUS[stage] != job.status:
+            raise ValueError(f"{stage.name} does not meet {job.status} jobs")
+        fields = {name: facts[name] for name in outcome.writes if name in facts} | outcome.sets
+        if outcome.next_poll:
+            wait = outcome.next_poll.seconds(facts, attempts_of(job, stage, facts)[0])
+            fields["next_poll_at"] = timezone.now() + timedelta(seconds=wait)
+        for name, value in fields.items():
+            values.setdefault(name, {})[job.pk] = value
+    if not values:
+        return 0
+    written = {}
+    for name, by_job in values.items():
+        field = Variation._meta.get_field(name)
+        whens = [When(pk=pk, then=Value(value, output_field=field)) for pk, value in by_job.items()]
+        written[name] = Case(*whens, default=F(name), output_field=field)
+    rows = Variation.objects.filter(pk__in=[job.pk for job, _ in facts_by_job], status=STAGE_STATUS[stage])
+    return rows.update(**written)
+
