@@ -108,7 +108,7 @@ times only sit beside them.
 
 ## Reproduce
 
-`make bench` installs the `bench` extra (matplotlib, the official `wavespeed` SDK) and runs `python -m bench.run`,
+`make bench` installs the `test` and `bench` extras (matplotlib for the chart, the official `wavespeed` SDK) and runs `python -m bench.run`,
 which rewrites this file, `chart.png`, `results.json` and the figures in the top-level README. PostgreSQL and
 Redis for the tier and growth sections: `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`;
 a fresh database is made and dropped per run) and `BENCH_REDIS_URL` (default `redis://127.0.0.1:6379/0`). `python
