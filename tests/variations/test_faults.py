@@ -72,7 +72,7 @@ def restart_web(stack):
     """SIGKILL the web server and start a new one on the same port."""
     os.killpg(stack.web.pid, signal.SIGKILL)
     stack.web.wait(10)
-    stack.web = stack._spawn("web", "runserver", "--noreload", f"127.0.0.1:{stack.port}")
+    stack.web = stack.spawn_web(stack.port)
     stack.wait_for_web()
 
 
