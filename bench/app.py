@@ -23,8 +23,8 @@ from tests.live import LiveStack
 from wavespeed_api.simulator import SimulatorConfig, start_simulator
 
 from .common import (
-    MemorySampler, StackDatabase, best_makespan, budget_used, dispatcher_totals, mean, median, most_in_window, percentile,
-    processes, unix_time,
+    MemorySampler, StackDatabase, best_makespan, budget_used, busy_fraction, dispatcher_totals, machine_cpu, mean, median,
+    most_in_window, percentile, processes, unix_time,
 )
 
 MODEL = "wavespeed-ai/flux-redux-dev"
@@ -99,7 +99,7 @@ def run_app(setup, source_image):
         source = stack.upload(source_image)
         database = StackDatabase(data_dir, stack.database_url)
         with MemorySampler(stack.workers[0].pid) as memory:
-            started, bench_cpu = time.time(), process_cpu()
+            started, bench_cpu, machine = time.time(), process_cpu(), machine_cpu()
             create_jobs(stack, source["id"], setup)
             created = time.time()
             deadline = time.monotonic() + setup.timeout
@@ -107,7 +107,7 @@ def run_app(setup, source_image):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"jobs unfinished after {setup.timeout} s:\n{stack.log_text()}")
                 time.sleep(0.2)
-        bench_cpu = process_cpu() - bench_cpu
+        bench_cpu, machine_busy = process_cpu() - bench_cpu, busy_fraction(machine, machine_cpu())
         dispatcher = wait_for_dispatcher_lines(stack, setup.n)
         at_end = processes({"web": stack.web.pid, **{f"worker {i}": w.pid for i, w in enumerate(stack.workers)}})
         jobs = database.jobs()
@@ -116,7 +116,8 @@ def run_app(setup, source_image):
         stack.stop()
         sim.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-    return {**measure(setup, started, created, jobs, stats, dispatcher, at_end, memory), "bench_cpu_seconds": bench_cpu}
+    return {**measure(setup, started, created, jobs, stats, dispatcher, at_end, memory), "bench_cpu_seconds": bench_cpu,
+            "machine_busy": machine_busy, "cores": os.cpu_count()}
 
 
 def process_cpu():
@@ -213,6 +214,24 @@ def overheads(finished_by_prediction, stored_at):
     """Seconds from the simulator finishing each prediction to its outputs being stored."""
     values = [stored_at[pid] - finished_by_prediction[pid] for pid in stored_at]
     return {"overhead_p50": percentile(values, 0.5), "overhead_p95": percentile(values, 0.95), "overhead_max": max(values)}
+
+
+def shortfall(run):
+    """Where the seconds lost against the best possible went, roughly: the wait for the first submit, a freed
+    slot's idle time (noticing the finish, then the next submit) on each turn a slot takes after its first, the
+    last job's storing, or where a per-minute window binds, how much of it was used and how late outputs were
+    stored; and how busy the machine was, since the app shares its cores with the simulator."""
+    lost = f"{run['client']}, N={run['n']}: {run['wall_seconds'] - run['best_seconds']:.2f} s lost"
+    busy = (f"the machine's {run['cores']} cores were {run['machine_busy']:.0%} busy (app, simulator, client and "
+            f"database servers together)")
+    if run["budget_used"] is not None:  # a slot freed while the window is full waits for the window, not for the app
+        return (f"{lost}: first submit after {run['first_submit_seconds']:.2f} s, the per-minute window used "
+                f"{run['budget_used']:.1%}, finish → outputs stored p50 {run['overhead_p50']:.2f} s and p95 "
+                f"{run['overhead_p95']:.2f} s; {busy}")
+    turns = max(0, math.ceil(run["n"] / run["setup"]["concurrency"]) - 1)
+    idle = f"{turns} turns × a freed slot idle {run['slot_gap_mean']:.2f} s" if run["slot_gap_mean"] is not None else "no second turn"
+    return (f"{lost} ≈ first submit {run['first_submit_seconds']:.2f} s + {idle} (noticing a finish p50 "
+            f"{run['learn_p50']:.2f} s) + the last outputs stored (p50 {run['store_p50']:.2f} s); {busy}")
 
 
 def per_job(run):

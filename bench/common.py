@@ -237,6 +237,20 @@ def command_line(pid):
     return " ".join([os.path.basename(words[0]), *words[1:]]).strip()
 
 
+def machine_cpu():
+    """The whole machine's busy and total CPU time so far, in clock ticks of all cores (/proc/stat): what
+    the database servers and every other process used too, which no per-process figure shows."""
+    with open("/proc/stat") as fh:
+        ticks = [int(value) for value in fh.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def busy_fraction(before, after):
+    """The share of all cores' time that was busy between two machine_cpu() readings."""
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
 def cpu_seconds(pid):
     """User + system CPU of a process and of its children that have ended and been waited for."""
     try:

@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 # In the order of the summary, with their expected minutes at full size on 2 cores (shown while running).
 SECTIONS = {
-    "throughput": 2, "tiers": 5, "growth": 7, "footprint": 2, "gallery": 3, "upload": 0.5,
+    "throughput": 1.5, "tiers": 5, "growth": 10, "footprint": 2, "gallery": 3, "upload": 0.5,
 }
 
 DIRECTORIES = re.compile(r"(?<![\w.])/(?:[^\s'\"/]+/)+")

@@ -17,7 +17,7 @@ from PIL import Image
 
 from wavespeed_api.simulator import SimulatorConfig, start_simulator
 
-from .app import MODEL, Setup, overheads, request_counts, run_app
+from .app import MODEL, Setup, overheads, request_counts, run_app, shortfall
 from .common import best_makespan, markdown_table, target
 
 LATENCY = 3.0
@@ -166,4 +166,13 @@ which ignores the jitter.
 Where the app's time goes (medians over the jobs):
 
 {markdown_table(("client", "first create → first submit s", "first C submits spread over s", "finish → app knows, p50 s",
-                 "freed slot idle, mean s", "knows → stored, p50 s"), where)}"""
+                 "freed slot idle, mean s", "knows → stored, p50 s"), where)}
+
+Where the seconds lost against the best possible went (a rough sum of the figures above):
+
+{chr(10).join(f"- {shortfall(run)}" for run in runs[:2])}
+
+With polling, a freed slot waits for the poll that notices the finish: at a median of {POLLS} polls per prediction over
+durations spread ±{result['jitter']:.0%}, the poll after a finish comes {runs[0]['learn_p50']:.2f} s later at the median, on
+every turn of every slot; more polls would shorten it, which the polls target forbids. With webhooks the
+notice is immediate and what is left is the first submit, the submits' own round trips and the storing."""

@@ -6,8 +6,10 @@ import json
 import pytest
 
 from bench import report, run
+from bench.app import shortfall
 from bench.common import (
-    best_makespan, budget_used, command_line, dispatcher_totals, flat, flat_target, most_in_window, process_memory, target,
+    best_makespan, budget_used, busy_fraction, command_line, dispatcher_totals, flat, flat_target, machine_cpu,
+    most_in_window, process_memory, target,
 )
 
 
@@ -69,6 +71,30 @@ def test_processes_are_read_from_proc_without_the_machines_paths():
     memory = process_memory(os.getpid())
     assert 0 < memory["pss_mb"] <= memory["rss_mb"]
     assert command_line(os.getpid()).startswith(os.path.basename(sys.executable) + " ")
+
+
+def test_machine_busy_is_the_share_of_all_cores_time_between_two_readings():
+    assert busy_fraction((100, 400), (250, 600)) == pytest.approx(0.75)
+    busy, total = machine_cpu()
+    assert 0 < busy <= total
+
+
+def a_run(**measured):
+    run = dict(client="app (polling)", n=100, setup={"concurrency": 20}, wall_seconds=18.4, best_seconds=16.9,
+               first_submit_seconds=0.5, slot_gap_mean=0.25, learn_p50=0.14, store_p50=0.08, overhead_p50=0.2,
+               overhead_p95=0.5, budget_used=None, machine_busy=0.53, cores=2)
+    return {**run, **measured}
+
+
+def test_shortfall_counts_a_freed_slots_idle_time_on_every_turn_after_the_first():
+    text = shortfall(a_run())
+    assert text.startswith("app (polling), N=100: 1.50 s lost ≈ first submit 0.50 s + 4 turns × a freed slot idle 0.25 s")
+    assert "2 cores were 53% busy" in text
+
+
+def test_shortfall_under_a_per_minute_window_reports_the_window_not_slot_turns():
+    text = shortfall(a_run(n=1000, budget_used=0.975, overhead_p95=7.7))
+    assert "per-minute window used 97.5%" in text and "p95 7.70 s" in text and "turns" not in text
 
 
 def results_with(targets, quick=False):
