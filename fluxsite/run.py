@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import traceback
+from pathlib import Path
 
 STOP_GRACE_SECONDS = 10
 
@@ -104,6 +105,17 @@ def load_django(env):
     connections.close_all()  # no database connection may be shared across the forks
 
 
+def collect_static_when_missing(env):
+    """Every page names its stylesheets through collectstatic's manifest and fails without it: `make run`
+    collects first, a launch by hand may not have. Collected in a process of its own, so the launcher's
+    memory, which the web server and the worker inherit, stays as it was."""
+    from django.conf import settings
+
+    if not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+        print("collecting static files (collectstatic)", flush=True)
+        subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], env=env, check=True)
+
+
 def serve_web(port):
     from gunicorn.app.wsgiapp import run
 
@@ -164,6 +176,7 @@ def main():
         for name, command in commands.items():
             processes[name] = subprocess.Popen(command, env=env, start_new_session=True)
         load_django(env)
+        collect_static_when_missing(env)
         processes["web"] = Forked(lambda: serve_web(args.port))
         processes["worker"] = Forked(run_worker)
         print(f"fluxsite is running at http://127.0.0.1:{args.port}/ (Ctrl-C stops it)", flush=True)

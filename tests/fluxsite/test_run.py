@@ -60,11 +60,13 @@ def wait_for(condition, timeout, what):
 
 
 def test_sigterm_mid_job_leaves_no_process_behind(tmp_path):
-    """Issue 13, problem 10: the launcher used to kill only qcluster's parent, leaving its workers polling."""
+    """Issue 13, problem 10: the launcher used to kill only qcluster's parent, leaving its workers polling.
+    Launched by hand, with no static files collected, it collects them before the pages need them."""
     port, simulator_port = free_port(), free_port()
     env = {
         **os.environ, "FLUXSITE_DATA_DIR": str(tmp_path), "WAVESPEED_API_KEY": "", "PYTHONUNBUFFERED": "1",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "FLUXSITE_WORKERS": "2",
+        "FLUXSITE_STATIC_ROOT": str(tmp_path / "static"),  # nothing collected: the launcher collects
     }
     env.pop("DATABASE_URL", None), env.pop("REDIS_URL", None)  # the launcher's own defaults: SQLite, ORM queue
 
@@ -91,6 +93,7 @@ def test_sigterm_mid_job_leaves_no_process_behind(tmp_path):
                 return False
 
         wait_for(web_up, 60, "the web server starting")
+        assert requests.get(base + "/accounts/login/", timeout=5).status_code == 200  # a page, its stylesheets by hashed name
         # A long job: the worker is busy following it when the launcher is told to stop.
         requests.post(f"http://127.0.0.1:{simulator_port}/_sim/config", json={"latency": 120.0}, timeout=5)
         source = requests.post(base + "/api/v1/sources", headers=headers, files={"image": ("s.jpg", make_image())}, timeout=30).json()
